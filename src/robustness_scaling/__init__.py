@@ -1,0 +1,1 @@
+"""Scaling trends in language-model robustness: tasks, models, training, attacks, metrics."""

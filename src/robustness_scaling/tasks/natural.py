@@ -1,0 +1,103 @@
+"""Natural-text tasks (Spam, IMDB, Helpful, Harmless) loaded with ``datasets``.
+
+The same code reads the hub datasets named in PAPER_SPEC §2 and local jsonl / parquet / csv
+files. Local files need only ``content`` and ``clf_label`` (under any column names mapped in the
+config); the other study columns are filled from the task's definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from robustness_scaling.tasks.base import ANSWER_PROMPT, Example, Task
+
+REQUIRED_COLUMNS = ("content", "clf_label")
+_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+class DataSourceError(ValueError):
+    """A dataset that cannot be read as the task needs it; the message names the culprit."""
+
+
+def _builder_for(files: Mapping[str, str]) -> str:
+    suffixes = {Path(path).suffix for path in files.values()}
+    if len(suffixes) != 1 or (suffix := suffixes.pop()) not in _FORMATS:
+        raise DataSourceError(
+            f"local task files must all be one of {sorted(_FORMATS)}, got {sorted(files.values())}"
+        )
+    return _FORMATS[suffix]
+
+
+def _load_raw(source: str | None, revision: str | None, files: Mapping[str, str] | None) -> Any:
+    import datasets
+
+    if files:
+        missing = [path for path in files.values() if not Path(path).is_file()]
+        if missing:
+            raise DataSourceError(f"task data file not found: {', '.join(missing)}")
+        return datasets.load_dataset(_builder_for(files), data_files=dict(files))
+    try:
+        return datasets.load_dataset(source, revision=revision)
+    except Exception as error:  # datasets raises many types; the user needs the name either way
+        raise DataSourceError(
+            f"cannot load dataset {source!r} (revision {revision!r}): {error}. Offline, point the "
+            "task's `files` at local jsonl/parquet/csv splits instead."
+        ) from error
+
+
+def _to_example(row: dict[str, Any], task: Task) -> Example:
+    label = int(row["clf_label"])
+    content = row["content"]
+    return Example(
+        instructions=row.get("instructions") or task.instructions,
+        content=(content,) if isinstance(content, str) else tuple(content),
+        answer_prompt=row.get("answer_prompt") or ANSWER_PROMPT,
+        clf_label=label,
+        proxy_clf_label=1 - label,
+        gen_target=task.label_words[label],
+        proxy_gen_target=task.label_words[1 - label],
+    )
+
+
+def load_natural_task(
+    task: Task,
+    source: str | None,
+    revision: str | None = None,
+    files: Mapping[str, str] | None = None,
+    columns: Mapping[str, str] | None = None,
+    splits: Mapping[str, str] | None = None,
+    seed: int = 0,
+) -> dict[str, list[Example]]:
+    """Load, check, clean and shuffle a natural-text task into ``{"train", "validation"}``.
+
+    ``columns`` maps a study column to the file's column name (``{"content": "text"}``);
+    ``splits`` maps our split names to the source's (``{"validation": "test"}``).
+    """
+    raw = _load_raw(source, revision, files)
+    splits = {"train": "train", "validation": "validation", **(splits or {})}
+    where = source or ", ".join(sorted((files or {}).values()))
+    result = {}
+    for ours, theirs in splits.items():
+        if theirs not in raw:
+            raise DataSourceError(
+                f"{task.name}: split {theirs!r} not in {where} (has {sorted(raw)})"
+            )
+        split = raw[theirs]
+        renames = {src: dst for dst, src in (columns or {}).items() if src != dst}
+        absent = [src for src in renames if src not in split.column_names]
+        missing = [c for c in REQUIRED_COLUMNS if c not in split.column_names and c not in renames.values()]
+        if absent or missing:
+            raise DataSourceError(
+                f"{task.name}: {where} split {theirs!r} lacks column(s) "
+                f"{sorted(set(absent) | set(missing))}; it has {split.column_names}. Map them "
+                "with the task's `columns` setting."
+            )
+        split = split.rename_columns(renames)
+        split = split.filter(lambda row: bool("".join(
+            [row["content"]] if isinstance(row["content"], str) else row["content"]
+        ).strip()))
+        split = split.shuffle(seed=seed)
+        result[ours] = [_to_example(row, task) for row in split]
+    return result
