@@ -67,7 +67,9 @@ class Placement:
     def name(self) -> str:
         if self.overwritable_chunk is not None:
             return "chunk"
-        return {1.0: "suffix", 0.0: "prefix"}.get(self.position, f"infix{round(self.position * 100)}")
+        return {1.0: "suffix", 0.0: "prefix"}.get(
+            self.position, f"infix{round(self.position * 100)}"
+        )
 
 
 def model_input(example: Example, include_instructions: bool = True) -> str:

@@ -47,12 +47,19 @@ def _load_raw(source: str | None, revision: str | None, files: Mapping[str, str]
         ) from error
 
 
+def _chunks(content: str | list[str] | None) -> tuple[str, ...]:
+    """Content as chunks; a blank cell (None in csv) or blank text gives no chunks."""
+    if content is None:
+        return ()
+    chunks = (content,) if isinstance(content, str) else tuple(content)
+    return chunks if "".join(chunks).strip() else ()
+
+
 def _to_example(row: dict[str, Any], task: Task) -> Example:
     label = int(row["clf_label"])
-    content = row["content"]
     return Example(
         instructions=row.get("instructions") or task.instructions,
-        content=(content,) if isinstance(content, str) else tuple(content),
+        content=_chunks(row["content"]),
         answer_prompt=row.get("answer_prompt") or ANSWER_PROMPT,
         clf_label=label,
         proxy_clf_label=1 - label,
@@ -87,7 +94,9 @@ def load_natural_task(
         split = raw[theirs]
         renames = {src: dst for dst, src in (columns or {}).items() if src != dst}
         absent = [src for src in renames if src not in split.column_names]
-        missing = [c for c in REQUIRED_COLUMNS if c not in split.column_names and c not in renames.values()]
+        missing = [
+            c for c in REQUIRED_COLUMNS if c not in split.column_names and c not in renames.values()
+        ]
         if absent or missing:
             raise DataSourceError(
                 f"{task.name}: {where} split {theirs!r} lacks column(s) "
@@ -95,9 +104,7 @@ def load_natural_task(
                 "with the task's `columns` setting."
             )
         split = split.rename_columns(renames)
-        split = split.filter(lambda row: bool("".join(
-            [row["content"]] if isinstance(row["content"], str) else row["content"]
-        ).strip()))
+        split = split.filter(lambda row: bool(_chunks(row["content"])))
         split = split.shuffle(seed=seed)
         result[ours] = [_to_example(row, task) for row in split]
     return result

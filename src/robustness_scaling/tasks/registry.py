@@ -45,7 +45,9 @@ _CHUNK = Placement(overwritable_chunk=1)
 _SUFFIX = Placement(position=1.0)
 
 TASKS: dict[str, Task] = {
-    "password_match": Task("password_match", PASSWORD_MATCH_LABELS, _CHUNK, PASSWORD_MATCH_INSTRUCTIONS),
+    "password_match": Task(
+        "password_match", PASSWORD_MATCH_LABELS, _CHUNK, PASSWORD_MATCH_INSTRUCTIONS
+    ),
     "word_length": Task("word_length", WORD_LENGTH_LABELS, _CHUNK, WORD_LENGTH_INSTRUCTIONS),
     "spam": Task("spam", (" HAM", " SPAM"), _SUFFIX, SPAM_INSTRUCTIONS),
     "imdb": Task("imdb", (" NEGATIVE", " POSITIVE"), _SUFFIX, IMDB_INSTRUCTIONS),

@@ -56,7 +56,9 @@ def password_match(
         wrong = words[other + (other >= index)]
         for user, label in ((system, 1), (wrong, 0)):
             chunk = f"System password: {system}\nUser password: {user}\n---\n"
-            examples.append(_example(PASSWORD_MATCH_INSTRUCTIONS, chunk, label, PASSWORD_MATCH_LABELS))
+            examples.append(
+                _example(PASSWORD_MATCH_INSTRUCTIONS, chunk, label, PASSWORD_MATCH_LABELS)
+            )
     return examples[:train_size], examples[train_size:]
 
 

@@ -1,0 +1,34 @@
+# `make run` runs the default study end to end; `make test` runs the test suite.
+# Both bootstrap .venv first and are idempotent.
+#
+# TORCH_SPEC picks the torch build: plain `torch` gives PyPI's default (CUDA on Linux x86_64).
+# CI and CPU-only machines set e.g. TORCH_SPEC='torch==2.13.0'.
+PYTHON ?= python3
+TORCH_SPEC ?= torch
+CORES ?= all
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf results logs .snakemake report.html

@@ -1,0 +1,28 @@
+"""Scaling trends in language-model robustness: the study's workflow.
+
+data -> (tokenizer, pretrain: offline family) -> finetune -> ... Every cell is a file target.
+Run `snakemake --cores N` (default study) or `snakemake --cores N --configfile config/X.yaml`.
+"""
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The embedded default study, unless the user names a study with --configfile: studies are
+# complete on their own and are never merged key by key into the default.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/finetune.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        finetuned_models(),

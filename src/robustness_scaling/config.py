@@ -1,0 +1,139 @@
+"""Study config validation: JSON schema with defaults, then the checks a schema cannot express.
+
+Every problem is reported at once, in one message, each line naming the config key and what is
+allowed there, so a user fixes a bad config in one go and no job ever starts on it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from robustness_scaling.families import HUB_FAMILIES
+from robustness_scaling.tasks import TASKS
+
+TINY = "tiny"
+
+
+class ConfigError(ValueError):
+    """The study config is invalid; the message lists every problem."""
+
+
+def _key(path: Any) -> str:
+    return ".".join(str(part) for part in path) or "(top level)"
+
+
+def _allowed_keys(schema: Mapping[str, Any], root: Mapping[str, Any]) -> list[str]:
+    keys = set(schema.get("properties", {}))
+    for part in schema.get("allOf", []):
+        ref = part.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            keys |= set(root["$defs"][ref.removeprefix("#/$defs/")].get("properties", {}))
+    return sorted(keys)
+
+
+def _message(error: Any, root: Mapping[str, Any]) -> str:
+    where = f"`{_key(error.absolute_path)}`"
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        allowed = _allowed_keys(error.schema, root)
+        if allowed:
+            known = set(allowed)
+            extra = sorted(k for k in error.instance if k not in known)
+            return f"{where}: unknown key(s) {extra}; allowed: {', '.join(allowed)}"
+    if error.validator == "enum":
+        return f"{where}: {error.instance!r} is not allowed; allowed: {error.validator_value}"
+    return f"{where}: {error.message}"
+
+
+def _with_defaults(validator_class: Any) -> Any:
+    """A validator class that fills in ``default`` values while it validates."""
+    from jsonschema import validators
+
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from check_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _names(values: Any, allowed: Any, key: str) -> list[str]:
+    unknown = [value for value in values if value not in allowed]
+    if not unknown:
+        return []
+    return [f"`{key}`: unknown name(s) {unknown}; allowed: {', '.join(map(str, allowed))}"]
+
+
+def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
+    family = config["family"]
+    families = [*HUB_FAMILIES, TINY]
+    if family not in families:
+        return [f"`family`: unknown family {family!r}; allowed: {', '.join(families)}"]
+    problems = []
+    if family == TINY:
+        if not config.get("tiny", {}).get("sizes"):
+            return ["`tiny.sizes`: the tiny family needs its sizes defined under `tiny.sizes`"]
+        sizes = list(config["tiny"]["sizes"])
+        problems += _names(config["tiny"]["corpus_tasks"], list(TASKS), "tiny.corpus_tasks")
+    else:
+        sizes = list(HUB_FAMILIES[family].sizes)
+    problems += _names(config["sizes"], sizes, "sizes")
+    problems += _names(config["tasks"], list(TASKS), "tasks")
+    problems += _names(config["task_settings"], list(TASKS), "task_settings")
+    problems += _names(config["size_tasks"], config["sizes"], "size_tasks")
+    for size, tasks in config["size_tasks"].items():
+        problems += _names(tasks, list(TASKS), f"size_tasks.{size}")
+    finetune = config["finetune"]
+    if finetune["batch_size"] % finetune["minibatch_size"]:
+        problems.append(
+            f"`finetune.batch_size`: {finetune['batch_size']} must be a multiple of "
+            f"`finetune.minibatch_size` ({finetune['minibatch_size']})"
+        )
+    return problems
+
+
+def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> dict[str, Any]:
+    """A validated copy of ``config`` with defaults filled in; raises :class:`ConfigError`."""
+    from jsonschema import Draft202012Validator
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    filled = copy.deepcopy(dict(config))
+    validator = _with_defaults(Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))
+    problems = [_message(error, schema) for error in errors]
+    if not problems:
+        problems = _semantic_problems(filled)
+    if not problems:  # give every task the study uses its settings, defaults filled in
+        for task in study_tasks(filled):
+            filled["task_settings"].setdefault(task, {})
+        validator.validate(filled)
+    if problems:
+        raise ConfigError("invalid study config:\n  - " + "\n  - ".join(problems))
+    return filled
+
+
+def study_tasks(config: Mapping[str, Any]) -> list[str]:
+    """Every task the study touches: its tasks, per-size tasks and the tiny corpus tasks."""
+    names = list(config["tasks"])
+    names += [task for tasks in config["size_tasks"].values() for task in tasks]
+    if config["family"] == TINY:
+        names += config["tiny"]["corpus_tasks"]
+    return list(dict.fromkeys(names))
+
+
+def cells(config: Mapping[str, Any]) -> list[tuple[str, str, int]]:
+    """Every (size, task, seed) the study finetunes."""
+    return [
+        (size, task, seed)
+        for size in config["sizes"]
+        for task in config["size_tasks"].get(size, config["tasks"])
+        for seed in config["seeds"]
+    ]

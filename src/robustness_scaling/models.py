@@ -1,0 +1,82 @@
+"""Loading victims: any hub name or local path, through ``AutoModelForSequenceClassification``.
+
+The classifier gets a fresh 2-way ``score`` head that reads the last non-pad token, with
+pad = eos and right padding, as in the paper.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class ModelSourceError(ValueError):
+    """A model or tokenizer that cannot be loaded; the message names the source."""
+
+
+def load_tokenizer(source: str | Path) -> Any:
+    """The tokenizer at ``source`` with pad = eos and right padding."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(source))
+    except Exception as error:
+        raise ModelSourceError(f"cannot load a tokenizer from {str(source)!r}: {error}") from error
+    tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def load_classifier(
+    source: str | Path, pad_token_id: int, dtype: torch.dtype, device: torch.device
+) -> torch.nn.Module:
+    """A two-class sequence classifier from a hub name or a local directory."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the "newly initialized score head" warning is expected
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(source), num_labels=2, dtype=dtype, pad_token_id=pad_token_id
+        )
+    except Exception as error:
+        raise ModelSourceError(f"cannot load a classifier from {str(source)!r}: {error}") from error
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    model.config.pad_token_id = pad_token_id
+    return model.to(device)
+
+
+def pad_batch(
+    sequences: list[list[int]], pad_token_id: int, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Right-pad token id lists into ``input_ids`` and ``attention_mask`` tensors."""
+    width = max(len(ids) for ids in sequences)
+    input_ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, ids in enumerate(sequences):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, : len(ids)] = 1
+    return {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
+
+
+@torch.no_grad()
+def predict_labels(
+    model: torch.nn.Module,
+    sequences: list[list[int]],
+    pad_token_id: int,
+    batch_size: int,
+) -> torch.Tensor:
+    """Predicted class of each tokenized example, batched; sorted by length to waste no padding."""
+    device = next(model.parameters()).device
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    predictions = torch.empty(len(sequences), dtype=torch.long)
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        batch = pad_batch([sequences[i] for i in chunk], pad_token_id, device)
+        predictions[chunk] = model(**batch).logits.argmax(-1).cpu()
+    return predictions

@@ -1,0 +1,56 @@
+"""Shared fixtures: the repository, a small task corpus, a locally trained tokenizer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from robustness_scaling.tasks import model_input
+from robustness_scaling.tasks.synthetic import password_match, word_length
+from robustness_scaling.tasks.words import english_words
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+
+
+@pytest.fixture(scope="session")
+def corpus() -> list[str]:
+    """Inputs with answers from small PasswordMatch and WordLength splits."""
+    words = english_words()
+    pm, _ = password_match(words, 400, 200)
+    wl, _ = word_length(words, 400, 200)
+    return [model_input(example, False) + example.gen_target for example in pm + wl]
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory, corpus: list[str]) -> Path:
+    from robustness_scaling.tiny_family import train_tokenizer
+
+    path = tmp_path_factory.mktemp("tokenizer")
+    train_tokenizer(corpus, 300, path)
+    return path
+
+
+def save_random_lm(config, path: Path, tokenizer_dir: Path) -> Path:
+    """Save a randomly initialised causal LM with the test tokenizer, as a hub checkpoint looks."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from robustness_scaling.models import load_tokenizer
+
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(path)
+    load_tokenizer(tokenizer_dir).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def neox_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -> Path:
+    """A small random GPT-NeoX (Pythia architecture) LM directory."""
+    from robustness_scaling.tiny_family import gpt_neox_config
+
+    config = gpt_neox_config({"hidden_size": 32, "num_layers": 2, "num_heads": 2}, 300, 0)
+    path = save_random_lm(config, tmp_path_factory.mktemp("neox"), tokenizer_dir)
+    (path / "metrics.json").write_text('{"pretrain_flops": 0}')  # as the pretrain stage records
+    return path

@@ -1,0 +1,112 @@
+"""Config validation: every shipped study validates; each bad input gets one clear message."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from conftest import REPO, SCHEMA
+from robustness_scaling.config import ConfigError, cells, validate_config
+
+STUDIES = ["config.yaml", "config/smoke.yaml", "config/paper-pythia.yaml", "config/paper-qwen.yaml"]
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((REPO / name).read_text())
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_shipped_studies_validate(name):
+    config = validate_config(_load(name), SCHEMA)
+    assert cells(config)
+
+
+def test_defaults_are_filled_with_the_paper_values():
+    config = validate_config(
+        {"family": "pythia", "sizes": ["14m"], "tasks": ["spam"], "seeds": [0]}, SCHEMA
+    )
+    finetune = config["finetune"]
+    assert finetune["optimizer"] == "adafactor" and finetune["learning_rate"] == 1e-5
+    assert finetune["epochs"] == 3 and finetune["batch_size"] == 8
+    assert finetune["n_train"] == 20000 and finetune["n_val"] == 200
+    assert config["task_settings"]["spam"]["include_instructions"] is True
+    assert config["runtime"] == {"device": "auto", "dtype": "float32"}
+
+
+def test_paper_qwen_runs_7b_and_14b_on_spam_and_harmless_only():
+    config = validate_config(_load("config/paper-qwen.yaml"), SCHEMA)
+    big = {(size, task) for size, task, _ in cells(config) if size in ("7B", "14B")}
+    assert {task for _, task in big} == {"spam", "harmless"}
+
+
+def _error(mutate) -> str:
+    config = copy.deepcopy(_load("config.yaml"))
+    mutate(config)
+    with pytest.raises(ConfigError) as caught:
+        validate_config(config, SCHEMA)
+    return str(caught.value)
+
+
+def test_unknown_key_names_it_and_the_allowed_keys():
+    message = _error(lambda c: c["finetune"].update(lr=0.1))
+    assert "`finetune`: unknown key(s) ['lr']; allowed: batch_size," in message
+    assert "learning_rate" in message
+
+
+def test_unknown_top_level_key():
+    message = _error(lambda c: c.update(sezes=["12k"]))
+    assert "`(top level)`: unknown key(s) ['sezes']; allowed: family," in message
+
+
+def test_wrong_type_names_the_key():
+    message = _error(lambda c: c["finetune"].update(epochs="two"))
+    assert "`finetune.epochs`: 'two' is not of type 'number'" in message
+
+
+def test_bad_enum_lists_the_choices():
+    message = _error(lambda c: c["finetune"].update(optimizer="adam"))
+    assert (
+        "`finetune.optimizer`: 'adam' is not allowed; allowed: ['adafactor', 'adamw', 'sgd']"
+        in message
+    )
+
+
+def test_empty_list():
+    assert "`seeds`: [] should be non-empty" in _error(lambda c: c.update(seeds=[]))
+
+
+def test_unknown_task_family_and_size():
+    message = _error(lambda c: c.update(tasks=["spamm"]))
+    assert (
+        "`tasks`: unknown name(s) ['spamm']; allowed: password_match, word_length, spam" in message
+    )
+    message = _error(lambda c: c.update(family="gpt5"))
+    assert "`family`: unknown family 'gpt5'; allowed: pythia, qwen2.5, tiny" in message
+    message = _error(lambda c: c.update(sizes=["1b"]))
+    assert "`sizes`: unknown name(s) ['1b']; allowed: 12k, 42k, 183k, 859k" in message
+    message = _error(lambda c: c.update(family="pythia", sizes=["13m"]))
+    assert "`sizes`: unknown name(s) ['13m']; allowed: 14m, 31m" in message
+
+
+def test_all_problems_in_one_message():
+    def mutate(config):
+        config["seeds"] = []
+        config["runtime"]["dtype"] = "float64"
+
+    message = _error(mutate)
+    assert message.startswith("invalid study config:\n")
+    assert "`seeds`" in message and "`runtime.dtype`" in message
+
+
+def test_batch_size_must_be_a_multiple_of_minibatch():
+    message = _error(lambda c: c["finetune"].update(batch_size=30, minibatch_size=8))
+    assert (
+        "`finetune.batch_size`: 30 must be a multiple of `finetune.minibatch_size` (8)" in message
+    )
+
+
+def test_tiny_family_needs_sizes():
+    message = _error(lambda c: c["tiny"].pop("sizes"))
+    assert "`tiny.sizes`: the tiny family needs its sizes defined under `tiny.sizes`" in message

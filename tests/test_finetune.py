@@ -1,0 +1,103 @@
+"""Finetuning: metrics are accounted right, runs are byte-reproducible, a killed job resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from robustness_scaling.splits import write_split
+from robustness_scaling.tasks.synthetic import password_match
+from robustness_scaling.tasks.words import english_words
+
+SETTINGS = {
+    "n_train": 64,
+    "n_val": 32,
+    "epochs": 1,
+    "batch_size": 8,
+    "minibatch_size": 4,
+    "eval_batch_size": 16,
+    "optimizer": "adafactor",
+    "learning_rate": 1e-3,
+    "schedule": "linear",
+    "warmup_fraction": 0.0,
+    "weight_decay": 0.0,
+    "checkpoint_seconds": 0,
+}
+JOB = """
+import json, sys
+from pathlib import Path
+from robustness_scaling.stages import finetune_cell
+model, train, validation, out, checkpoint, log, settings = sys.argv[1:]
+finetune_cell(
+    "tiny", "s", 0, model, Path(train), Path(validation), {"include_instructions": False},
+    json.loads(settings), {"device": "cpu", "dtype": "float32"}, Path(out),
+    checkpoint=Path(checkpoint), threads=1, log=log,
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("data")
+    train, validation = password_match(english_words(), 2048, 64)
+    write_split(folder / "train.jsonl", train)
+    write_split(folder / "validation.jsonl", validation)
+    return folder / "train.jsonl", folder / "validation.jsonl"
+
+
+def _job(neox_dir, splits, out: Path, settings: dict) -> list[str]:
+    args = [str(neox_dir), *map(str, splits), str(out), str(out) + ".ckpt", str(out) + ".log"]
+    return [sys.executable, "-c", JOB, *args, json.dumps(settings)]
+
+
+def _run(neox_dir, splits, out: Path, settings: dict) -> None:
+    subprocess.run(_job(neox_dir, splits, out, settings), check=True)
+
+
+def test_metrics_account_steps_and_flops(neox_dir, splits, tmp_path):
+    _run(neox_dir, splits, tmp_path / "model", SETTINGS)
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert metrics["steps"] == 64 // 8 == len(metrics["loss_curve"])
+    assert metrics["n_train"] == 64 and metrics["n_val"] == 32
+    assert 0.0 <= metrics["clean_accuracy"] <= 1.0
+    assert metrics["training_flops"] == 6 * metrics["n_params"] * metrics["training_tokens"]
+    assert metrics["pretrain_flops"] == 0  # the random test LM has no pretraining record
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+    assert (tmp_path / "model" / "tokenizer.json").is_file()
+    assert not Path(str(tmp_path / "model") + ".ckpt").exists()  # removed once the job succeeds
+
+
+def test_same_seed_same_bytes(neox_dir, splits, tmp_path):
+    for name in ("a", "b"):
+        _run(neox_dir, splits, tmp_path / name, SETTINGS)
+    for file in ("model.safetensors", "metrics.json"):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+
+
+def test_killed_finetune_resumes_to_the_same_weights(neox_dir, splits, tmp_path):
+    settings = {**SETTINGS, "n_train": 2048}  # 256 steps, a checkpoint after each
+    _run(neox_dir, splits, tmp_path / "straight", settings)
+
+    out = tmp_path / "resumed"
+    checkpoint = Path(str(out) + ".ckpt")
+    job = subprocess.Popen(_job(neox_dir, splits, out, settings), start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.2)  # let it get a few steps in
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    assert job.returncode == -signal.SIGKILL, "the job finished before it could be killed"
+    assert checkpoint.exists() and not out.exists()
+
+    _run(neox_dir, splits, out, settings)
+    assert "resumed from" in Path(str(out) + ".log").read_text()
+    for file in ("model.safetensors", "metrics.json"):
+        assert (out / file).read_bytes() == (tmp_path / "straight" / file).read_bytes()

@@ -1,0 +1,119 @@
+"""The real Snakemake on the smoke study, in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.workflow
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "config", "workflow", "profiles"]
+
+
+def snakemake(folder: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    command = [SNAKEMAKE, "--cores", "2", *args]
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    if check and result.returncode:
+        raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def planned_jobs(folder: Path, configfile: str) -> dict[str, int]:
+    """Rule name -> job count of a dry run (empty when there is nothing to do)."""
+    result = snakemake(folder, "-n", "--configfile", configfile)
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def copy_workflow(folder: Path) -> Path:
+    for name in WORKFLOW_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, folder / name)
+        else:
+            shutil.copy(source, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> Path:
+    folder = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    snakemake(folder, "--configfile", "config/smoke.yaml")
+    return folder
+
+
+def test_smoke_study_builds_every_stage(smoke):
+    for task in ("password_match", "word_length"):
+        for split in ("train", "validation"):
+            assert (smoke / f"results/data/{task}/{split}.jsonl").stat().st_size > 0
+    assert (smoke / "results/models/tiny/tokenizer/tokenizer.json").is_file()
+    for size in ("tiny-a", "tiny-b"):
+        pretrained = json.loads(
+            (smoke / f"results/models/tiny/{size}/pretrained/metrics.json").read_text()
+        )
+        assert pretrained["pretrain_flops"] == 6 * pretrained["n_params_generative"] * 4 * 4 * 32
+        for task in ("password_match", "word_length"):
+            cell = smoke / f"results/models/tiny/{size}/{task}/seed0/round0"
+            metrics = json.loads((cell / "metrics.json").read_text())
+            assert metrics["pretrain_flops"] == pretrained["pretrain_flops"]
+            assert metrics["n_val"] == 32 and metrics["steps"] == 4
+            assert (cell / "model.safetensors").is_file() and (cell / "tokenizer.json").is_file()
+            log = smoke / f"logs/finetune/tiny/{size}/{task}/seed0.log"
+            assert "clean accuracy" in log.read_text()
+    assert not any((smoke / "results/.resume").rglob("*.pt"))
+
+
+def test_second_run_has_nothing_to_do(smoke):
+    assert planned_jobs(smoke, "config/smoke.yaml") == {}
+
+
+def _variant(smoke: Path, name: str, edit) -> str:
+    config = yaml.safe_load((smoke / "config/smoke.yaml").read_text())
+    edit(config)
+    (smoke / f"config/{name}.yaml").write_text(yaml.safe_dump(config))
+    return f"config/{name}.yaml"
+
+
+def test_reordered_config_reruns_nothing(smoke):
+    config = yaml.safe_load((smoke / "config/smoke.yaml").read_text())
+    (smoke / "config/sorted.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
+    assert planned_jobs(smoke, "config/sorted.yaml") == {}
+
+
+def test_finetune_setting_reruns_only_finetuning(smoke):
+    variant = _variant(smoke, "lr", lambda c: c["finetune"].update(learning_rate=0.01))
+    assert planned_jobs(smoke, variant) == {"finetune": 4, "all": 1}
+
+
+def test_pretrain_setting_reruns_pretraining_and_what_follows(smoke):
+    variant = _variant(smoke, "steps", lambda c: c["tiny"]["pretrain"].update(steps=5))
+    assert planned_jobs(smoke, variant) == {"pretrain": 2, "finetune": 4, "all": 1}
+
+
+def test_one_size_changed_reruns_only_that_size(smoke):
+    variant = _variant(smoke, "size", lambda c: c["tiny"]["sizes"]["tiny-b"].update(num_layers=2))
+    assert planned_jobs(smoke, variant) == {"pretrain": 1, "finetune": 2, "all": 1}
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    folder = copy_workflow(tmp_path)
+    config = yaml.safe_load((folder / "config/smoke.yaml").read_text())
+    config["tasks"] = ["password_match", "spamm"]
+    (folder / "config/bad.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(folder, "--configfile", "config/bad.yaml", check=False)
+    assert result.returncode != 0
+    assert "invalid study config" in result.stderr
+    assert "`tasks`: unknown name(s) ['spamm']; allowed: password_match" in result.stderr
+    assert not (folder / "results").exists()

@@ -1,0 +1,72 @@
+"""Config validation and the helpers every stage's rules share."""
+
+import json
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from robustness_scaling.config import ConfigError, cells, validate_config
+from robustness_scaling.families import HUB_FAMILIES
+from robustness_scaling.fingerprint import code_fingerprint
+
+try:
+    _validated = validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+config.clear()
+config.update(_validated)
+
+FAMILY = config["family"]
+RESUME = "results/.resume"
+
+
+wildcard_constraints:
+    family=r"[^/]+",
+    size=r"[^/]+",
+    task=r"[^/]+",
+    seed=r"\d+",
+
+
+def code(*modules):
+    """The fingerprint of the library modules a rule runs (see robustness_scaling.fingerprint)."""
+    return code_fingerprint(*modules)
+
+
+def canonical(value):
+    """A config slice with keys sorted at every level, so reordering a config file reruns nothing.
+
+    Snakemake compares params by their text; a dict's text depends on its key order.
+    """
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def resource(stage, key, fallback):
+    """A stage's resource from the config, else the config's default, else ``fallback``."""
+    stages = config["resources"]
+    return stages.get(stage, {}).get(key, stages.get("default", {}).get(key, fallback))
+
+
+def stage_resources(stage):
+    """The resources a rule declares, so they hold under any profile (GPU only when asked for)."""
+    declared = {
+        "mem_mb": resource(stage, "mem_mb", 2000),
+        "runtime": resource(stage, "runtime", 60),
+    }
+    if resource(stage, "gpu", 0):
+        declared["gpu"] = resource(stage, "gpu", 0)
+    return declared
+
+
+def model_source(size):
+    """Where the finetune stage loads a size from: our pretrained tiny model, or the hub."""
+    if FAMILY == "tiny":
+        return f"results/models/tiny/{size}/pretrained"
+    template = config.get("model_source", HUB_FAMILIES[FAMILY].source)
+    return template.format(size=size)
+
+
+def finetuned_models():
+    return [
+        f"results/models/{FAMILY}/{size}/{task}/seed{seed}/round0"
+        for size, task, seed in cells(config)
+    ]

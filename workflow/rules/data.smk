@@ -1,0 +1,21 @@
+"""Task splits: generated (PasswordMatch, WordLength) or loaded (hub or local files)."""
+
+
+localrules:
+    task_data,
+
+
+rule task_data:
+    output:
+        train="results/data/{task}/train.jsonl",
+        validation="results/data/{task}/validation.jsonl",
+    params:
+        settings=lambda w: canonical(config["task_settings"][w.task]),
+        code=code("robustness_scaling.stages"),
+    log:
+        "logs/data/{task}.log",
+    threads: 1
+    resources:
+        **stage_resources("data"),
+    script:
+        "../scripts/task_data.py"

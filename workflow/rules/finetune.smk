@@ -1,0 +1,34 @@
+"""Full finetuning of each family × size × task × seed cell: adversarial-training round 0."""
+
+
+def finetune_inputs(w):
+    inputs = {
+        "train": f"results/data/{w.task}/train.jsonl",
+        "validation": f"results/data/{w.task}/validation.jsonl",
+    }
+    if w.family == "tiny":
+        inputs["model"] = model_source(w.size)
+    return inputs
+
+
+rule finetune:
+    input:
+        unpack(finetune_inputs),
+    output:
+        directory("results/models/{family}/{size}/{task}/seed{seed}/round0"),
+    params:
+        model_source=lambda w: model_source(w.size),
+        task_settings=lambda w: canonical(config["task_settings"][w.task]),
+        settings=canonical(config["finetune"]),
+        dtype=config["runtime"]["dtype"],
+        checkpoint=lambda w: f"{RESUME}/finetune/{w.family}/{w.size}/{w.task}/seed{w.seed}.pt",
+        code=code("robustness_scaling.stages"),
+    log:
+        "logs/finetune/{family}/{size}/{task}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/finetune/{family}/{size}/{task}/seed{seed}.tsv"
+    threads: resource("finetune", "threads", 1)
+    resources:
+        **stage_resources("finetune"),
+    script:
+        "../scripts/finetune.py"

@@ -1,0 +1,48 @@
+"""The offline family: a BPE tokenizer on the task corpus, then causal-LM pretraining per size."""
+
+CORPUS_TASKS = config["tiny"]["corpus_tasks"] if FAMILY == "tiny" else []
+
+
+def corpus_settings():
+    return [config["task_settings"][task]["include_instructions"] for task in CORPUS_TASKS]
+
+
+rule tokenizer:
+    input:
+        corpus=expand("results/data/{task}/train.jsonl", task=CORPUS_TASKS),
+    output:
+        directory("results/models/tiny/tokenizer"),
+    params:
+        include_instructions=corpus_settings(),
+        vocab_size=config.get("tiny", {}).get("vocab_size"),
+        code=code("robustness_scaling.stages"),
+    log:
+        "logs/tokenizer.log",
+    threads: 1
+    resources:
+        **stage_resources("pretrain"),
+    script:
+        "../scripts/tokenizer.py"
+
+
+rule pretrain:
+    input:
+        corpus=expand("results/data/{task}/train.jsonl", task=CORPUS_TASKS),
+        tokenizer="results/models/tiny/tokenizer",
+    output:
+        directory("results/models/tiny/{size}/pretrained"),
+    params:
+        include_instructions=corpus_settings(),
+        size=lambda w: canonical(config["tiny"]["sizes"][w.size]),
+        settings=canonical(config.get("tiny", {}).get("pretrain")),
+        dtype=config["runtime"]["dtype"],
+        code=code("robustness_scaling.stages"),
+    log:
+        "logs/pretrain/tiny/{size}.log",
+    benchmark:
+        "results/benchmarks/pretrain/tiny/{size}.tsv"
+    threads: resource("pretrain", "threads", 1)
+    resources:
+        **stage_resources("pretrain"),
+    script:
+        "../scripts/pretrain.py"

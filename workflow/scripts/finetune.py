@@ -1,0 +1,19 @@
+from pathlib import Path
+
+from robustness_scaling.stages import finetune_cell
+
+finetune_cell(
+    snakemake.wildcards.family,
+    snakemake.wildcards.size,
+    int(snakemake.wildcards.seed),
+    snakemake.params.model_source,
+    snakemake.input.train,
+    snakemake.input.validation,
+    snakemake.params.task_settings,
+    snakemake.params.settings,
+    {"device": snakemake.config["runtime"]["device"], "dtype": snakemake.params.dtype},
+    Path(snakemake.output[0]),
+    checkpoint=Path(snakemake.params.checkpoint),
+    threads=snakemake.threads,
+    log=snakemake.log[0],
+)
