@@ -17,5 +17,7 @@ rule task_data:
     threads: 1
     resources:
         **stage_resources("data"),
+    conda:
+        "../../envs/robustness-scaling.yaml"
     script:
         "../scripts/task_data.py"

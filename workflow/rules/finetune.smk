@@ -30,5 +30,7 @@ rule finetune:
     threads: resource("finetune", "threads", 1)
     resources:
         **stage_resources("finetune"),
+    conda:
+        "../../envs/robustness-scaling.yaml"
     script:
         "../scripts/finetune.py"

@@ -21,6 +21,8 @@ rule tokenizer:
     threads: 1
     resources:
         **stage_resources("pretrain"),
+    conda:
+        "../../envs/robustness-scaling.yaml"
     script:
         "../scripts/tokenizer.py"
 
@@ -36,6 +38,7 @@ rule pretrain:
         size=lambda w: canonical(config["tiny"]["sizes"][w.size]),
         settings=canonical(config.get("tiny", {}).get("pretrain")),
         dtype=config["runtime"]["dtype"],
+        checkpoint=lambda w: f"{RESUME}/pretrain/tiny/{w.size}.pt",
         code=code("robustness_scaling.stages"),
     log:
         "logs/pretrain/tiny/{size}.log",
@@ -44,5 +47,7 @@ rule pretrain:
     threads: resource("pretrain", "threads", 1)
     resources:
         **stage_resources("pretrain"),
+    conda:
+        "../../envs/robustness-scaling.yaml"
     script:
         "../scripts/pretrain.py"

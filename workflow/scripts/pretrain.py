@@ -1,4 +1,7 @@
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # also in a conda env
 
 from robustness_scaling.stages import pretrain_size
 
@@ -10,7 +13,7 @@ pretrain_size(
     snakemake.params.settings,
     {"device": snakemake.config["runtime"]["device"], "dtype": snakemake.params.dtype},
     Path(snakemake.output[0]),
-    checkpoint=Path(f"results/.resume/pretrain/tiny/{snakemake.wildcards.size}.pt"),
+    checkpoint=Path(snakemake.params.checkpoint),
     threads=snakemake.threads,
     log=snakemake.log[0],
 )
