@@ -1,0 +1,71 @@
+"""The study's figures (PAPER_SPEC §7), each drawn from the attacks table alone.
+
+Each ``plot_*`` function takes the table (``robustness_scaling.tables``), a path stem and
+``FigureOptions``, writes ``stem.png`` and ``stem.pdf``, and returns their paths. A figure whose
+data the table lacks (a finetuning-only study has no adversarial-training curve) is still
+written, as an annotated empty panel saying what is missing, so a workflow can always declare
+every figure as an output. ``make_all_figures`` draws them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from robustness_scaling.figures.adversarial_training import plot_adversarial_training
+from robustness_scaling.figures.attack_scaling import (
+    plot_attack_scaling,
+    plot_attack_scaling_adversarial,
+)
+from robustness_scaling.figures.offense_defense import plot_offense_defense
+from robustness_scaling.figures.options import FigureOptions
+from robustness_scaling.figures.robustness_vs_size import plot_robustness_vs_size
+from robustness_scaling.figures.slopes import plot_slopes_vs_size
+from robustness_scaling.figures.style import FORMATS, size_label
+from robustness_scaling.figures.transfer import plot_transfer
+from robustness_scaling.tables import validate_table
+
+FigureFunction = Callable[[pd.DataFrame, str | Path, FigureOptions | None], list[Path]]
+
+FIGURES: dict[str, FigureFunction] = {
+    "robustness_vs_size": plot_robustness_vs_size,
+    "attack_scaling": plot_attack_scaling,
+    "attack_scaling_adversarial": plot_attack_scaling_adversarial,
+    "slopes_vs_size": plot_slopes_vs_size,
+    "adversarial_training": plot_adversarial_training,
+    "transfer": plot_transfer,
+    "offense_defense": plot_offense_defense,
+}
+"""Figure name → function; ``make_all_figures`` writes ``out_dir/{name}.png`` and ``.pdf``."""
+
+
+def figure_paths(out_dir: str | Path) -> dict[str, list[Path]]:
+    """The files ``make_all_figures`` will write, known before drawing (for workflow outputs)."""
+    return {name: [Path(out_dir) / f"{name}.{fmt}" for fmt in FORMATS] for name in FIGURES}
+
+
+def make_all_figures(
+    table: pd.DataFrame, out_dir: str | Path, options: FigureOptions | None = None
+) -> dict[str, list[Path]]:
+    """Validate the table, draw every figure into ``out_dir``; return name → written paths."""
+    table = validate_table(table)
+    options = options or FigureOptions()
+    return {name: plot(table, Path(out_dir) / name, options) for name, plot in FIGURES.items()}
+
+
+__all__ = [
+    "FIGURES",
+    "FigureOptions",
+    "figure_paths",
+    "make_all_figures",
+    "plot_adversarial_training",
+    "plot_attack_scaling",
+    "plot_attack_scaling_adversarial",
+    "plot_offense_defense",
+    "plot_robustness_vs_size",
+    "plot_slopes_vs_size",
+    "plot_transfer",
+    "size_label",
+]

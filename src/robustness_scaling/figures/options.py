@@ -1,0 +1,67 @@
+"""What a user may choose about the figures, with the paper's choices as defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+# PAPER_SPEC §7: GCG/BEAST iteration 10 (Spam, IMDB, PM), 2 (WL, Helpful, Harmless), RT 1200.
+PAPER_SIZE_ITERATIONS: dict[str, int] = {
+    "gcg": 10,
+    "beast": 10,
+    "random_token": 1200,
+    **{
+        f"{task}/{attack}": 2
+        for task in ("word_length", "helpful", "harmless")
+        for attack in ("gcg", "beast")
+    },
+}
+# PAPER_SPEC §6: adversarially trained models are compared at ASR@128 (BEAST: @25).
+PAPER_DEFENSE_ITERATIONS: dict[str, int] = {"beast": 25}
+
+
+@dataclass(frozen=True)
+class FigureOptions:
+    """Choices that change what the figures show, not how they look.
+
+    Iterations are looked up as ``"task/attack"``, then ``"attack"`` (the evaluation attack's
+    config name), then the same for its base name (``gcg`` for ``gcg_infix90``), then the
+    default. A curve shorter than the requested iteration uses its last one, and the panel title
+    says which iteration was used. ``None`` means each curve's last iteration.
+
+    Options are plain values, so a workflow can pass them from its config
+    (``FigureOptions(**config["figures"])``) and rerun the plots when they change.
+    """
+
+    size_iterations: Mapping[str, int] = field(default_factory=lambda: dict(PAPER_SIZE_ITERATIONS))
+    """ASR iteration of the robustness-vs-size figure, per attack (or task/attack)."""
+    size_default_iteration: int | None = None
+    """Used for attacks not in ``size_iterations``; None: the last iteration."""
+    defense_iterations: Mapping[str, int] = field(
+        default_factory=lambda: dict(PAPER_DEFENSE_ITERATIONS)
+    )
+    """ASR iteration of the adversarial-training and transfer figures, per attack."""
+    defense_default_iteration: int | None = 128
+    defense_axis: Literal["fraction", "absolute"] = "fraction"
+    """x of the adversarial-training and transfer figures: defense FLOPs as a fraction of
+    pretraining (the paper's main plots), or absolute FLOPs."""
+    offense_targets: tuple[float, ...] = (0.01, 0.02, 0.05)
+    """Target ASRs of the offense–defense figure, one column each."""
+    defense_budgets: tuple[float, ...] = (1e-4, 1e-3, 5e-3)
+    """Defense compute (fraction of pretraining) at which adversarially trained models' attack
+    scaling is shown, next to their final round."""
+
+    def size_iteration(self, task: str, attack: str) -> int | None:
+        return _lookup(self.size_iterations, task, attack, self.size_default_iteration)
+
+    def defense_iteration(self, task: str, attack: str) -> int | None:
+        return _lookup(self.defense_iterations, task, attack, self.defense_default_iteration)
+
+
+def _lookup(table: Mapping[str, int], task: str, attack: str, default: int | None) -> int | None:
+    base = attack.split("_")[0]  # a variant such as gcg_infix90 follows its base attack, gcg
+    for key in (f"{task}/{attack}", attack, f"{task}/{base}", base):
+        if key in table:
+            return int(table[key])
+    return default

@@ -1,0 +1,110 @@
+"""Every figure is drawn from a synthetic table, and degrades to an annotated panel without data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from robustness_scaling.figures import (
+    FIGURES,
+    FigureOptions,
+    figure_paths,
+    make_all_figures,
+    size_label,
+    style,
+)
+from robustness_scaling.figures.options import PAPER_SIZE_ITERATIONS
+from robustness_scaling.tables import TableError, synthetic_table
+
+SMALL = {"14m": 7_629_056, "410m": 353_824_768, "1.4b": 1_311_629_312}
+SMALL_ATTACKS = {"gcg": ("suffix", 12, 262.0), "gcg_infix90": ("infix90", 12, 262.0)}
+
+
+@pytest.fixture(autouse=True)
+def low_resolution(monkeypatch):
+    """Draw test PNGs at 72 dpi: the same figures, a third of the rendering time."""
+    monkeypatch.setattr(style, "DPI", 72)
+
+
+@pytest.fixture(scope="module")
+def table():
+    return synthetic_table(sizes=SMALL, seeds=(0, 1), rounds=4, attacks=SMALL_ATTACKS)
+
+
+def assert_written(paths: list[Path]) -> None:
+    assert sorted(p.suffix for p in paths) == [".pdf", ".png"]
+    for path in paths:
+        assert path.exists()
+        assert path.stat().st_size > 3_000, f"{path} is suspiciously small"
+
+
+def test_make_all_figures_writes_every_figure(table, tmp_path):
+    written = make_all_figures(table, tmp_path / "figures")
+    assert written == figure_paths(tmp_path / "figures")
+    assert set(written) == set(FIGURES)
+    for paths in written.values():
+        assert_written(paths)
+
+
+def test_a_finetuning_only_study_gets_annotated_placeholders(tmp_path):
+    table = synthetic_table(sizes=SMALL, seeds=(0,), rounds=0, attacks=SMALL_ATTACKS)
+    assert (table["training_attack"] == "").all()
+    written = make_all_figures(table, tmp_path)
+    for paths in written.values():
+        assert_written(paths)
+
+
+@pytest.mark.parametrize("name", ["robustness_vs_size", "attack_scaling", "slopes_vs_size"])
+def test_figures_of_finetuned_models_without_round_zero(table, tmp_path, name):
+    trained_only = table[table["round"] > 0]
+    assert_written(FIGURES[name](trained_only, tmp_path / name, FigureOptions()))
+
+
+@pytest.mark.parametrize("keep", ["nothing", "clean rows only"])
+def test_tables_without_attack_data_get_placeholders(table, tmp_path, keep):
+    rows = table.iloc[:0] if keep == "nothing" else table[table["iteration"] == 0]
+    for paths in make_all_figures(rows, tmp_path).values():
+        assert_written(paths)
+
+
+def test_make_all_figures_validates_the_table(table, tmp_path):
+    with pytest.raises(TableError, match="missing column"):
+        make_all_figures(table.drop(columns=["n_val"]), tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_stems_with_dots_keep_them(table, tmp_path):
+    paths = FIGURES["slopes_vs_size"](table, tmp_path / "pythia-1.4b", None)
+    assert sorted(p.name for p in paths) == ["pythia-1.4b.pdf", "pythia-1.4b.png"]
+
+
+@pytest.mark.parametrize(
+    ("n_params", "label"),
+    [
+        (11_536, "12k"),
+        (859_136, "859k"),
+        (7_629_056, "7.6M"),
+        (44_672_000, "45M"),
+        (123_691_008, "124M"),
+        (1_311_629_312, "1.3B"),
+        (1_414_000_000, "1.4B"),
+        (2_000_000_000, "2B"),
+        (11_586_560_000, "12B"),
+        (999, "999"),
+    ],
+)
+def test_size_labels_are_human(n_params, label):
+    assert size_label(n_params) == label
+
+
+def test_iteration_lookup_follows_the_paper():
+    options = FigureOptions()
+    assert options.size_iteration("spam", "gcg") == 10
+    assert options.size_iteration("word_length", "gcg") == 2
+    assert options.size_iteration("word_length", "gcg_infix90") == 2  # the base attack's
+    assert options.size_iteration("spam", "random_token") == 1200
+    assert options.size_iteration("spam", "unknown") is None  # the curve's last iteration
+    assert options.defense_iteration("spam", "gcg") == 128
+    assert options.defense_iteration("harmless", "beast") == 25
+    assert PAPER_SIZE_ITERATIONS["gcg"] == 10
