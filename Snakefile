@@ -20,9 +20,11 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/finetune.smk"
+include: "workflow/rules/attack.smk"
 
 
 rule all:
     default_target: True
     input:
         finetuned_models(),
+        attack_targets(),

@@ -57,7 +57,7 @@ def test_unknown_key_names_it_and_the_allowed_keys():
 
 def test_unknown_top_level_key():
     message = _error(lambda c: c.update(sezes=["12k"]))
-    assert "`(top level)`: unknown key(s) ['sezes']; allowed: family," in message
+    assert "`(top level)`: unknown key(s) ['sezes']; allowed: attacks, family," in message
 
 
 def test_wrong_type_names_the_key():
@@ -110,3 +110,22 @@ def test_batch_size_must_be_a_multiple_of_minibatch():
 def test_tiny_family_needs_sizes():
     message = _error(lambda c: c["tiny"].pop("sizes"))
     assert "`tiny.sizes`: the tiny family needs its sizes defined under `tiny.sizes`" in message
+
+
+def test_unknown_attack_method_and_option():
+    message = _error(lambda c: c["attacks"].update(pgd={"budgets": [1]}))
+    assert "`attacks.pgd`: unknown attack method 'pgd'; name the entry after one, or set" in message
+    assert "gcg, random_token, beast" in message
+    message = _error(lambda c: c["attacks"]["gcg"].update(options={"topk": 5}))
+    assert "`attacks.gcg.options`: unknown option(s) ['topk']; allowed: seed, batch_size" in message
+
+
+def test_attack_budgets_must_be_positive():
+    message = _error(lambda c: c["attacks"]["gcg"].update(budgets=[0, 5]))
+    assert "`attacks.gcg.budgets.0`: 0 is less than the minimum of 1" in message
+
+
+def test_attack_method_defaults_to_its_name():
+    config = validate_config(_load("config.yaml"), SCHEMA)
+    assert config["attacks"]["gcg"]["method"] == "gcg"
+    assert config["attacks"]["gcg"]["n_val"] == 50

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 
 import yaml
+
 from conftest import REPO
 
 

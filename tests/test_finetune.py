@@ -33,7 +33,7 @@ SETTINGS = {
 JOB = """
 import json, sys
 from pathlib import Path
-from robustness_scaling.stages import finetune_cell
+from robustness_scaling.stages.finetune_cell import finetune_cell
 model, train, validation, out, checkpoint, log, settings = sys.argv[1:]
 finetune_cell(
     "tiny", "s", 0, model, Path(train), Path(validation), {"include_instructions": False},

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -16,7 +17,7 @@ from conftest import REPO
 
 pytestmark = pytest.mark.workflow
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "config", "workflow", "profiles"]
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "config", "workflow", "profiles", "envs"]
 
 
 def snakemake(folder: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -75,6 +76,19 @@ def test_smoke_study_builds_every_stage(smoke):
     assert not any((smoke / "results/.resume").rglob("*.pt"))
 
 
+def test_smoke_study_attacks_every_model_at_every_budget(smoke):
+    for size in ("tiny-a", "tiny-b"):
+        for task in ("password_match", "word_length"):
+            cell = smoke / f"results/attacks/tiny/{size}/{task}/seed0/round0"
+            for attack, budgets in (("gcg", (1, 2)), ("random_token", (3,)), ("beast", (2,))):
+                for budget in budgets:
+                    records = pd.read_parquet(cell / f"{attack}/budget{budget}.parquet")
+                    assert (cell / f"{attack}/budget{budget}.state.pt").is_file()
+                    if len(records):
+                        assert records["iteration"].max() == budget
+                        assert (records["size"] == size).all() and (records["task"] == task).all()
+
+
 def test_second_run_has_nothing_to_do(smoke):
     assert planned_jobs(smoke, "config/smoke.yaml") == {}
 
@@ -94,17 +108,27 @@ def test_reordered_config_reruns_nothing(smoke):
 
 def test_finetune_setting_reruns_only_finetuning(smoke):
     variant = _variant(smoke, "lr", lambda c: c["finetune"].update(learning_rate=0.01))
-    assert planned_jobs(smoke, variant) == {"finetune": 4, "all": 1}
+    assert planned_jobs(smoke, variant) == {"finetune": 4, "attack": 16, "all": 1}
 
 
 def test_pretrain_setting_reruns_pretraining_and_what_follows(smoke):
     variant = _variant(smoke, "steps", lambda c: c["tiny"]["pretrain"].update(steps=5))
-    assert planned_jobs(smoke, variant) == {"pretrain": 2, "finetune": 4, "all": 1}
+    assert planned_jobs(smoke, variant) == {"pretrain": 2, "finetune": 4, "attack": 16, "all": 1}
+
+
+def test_attack_setting_reruns_only_that_attack(smoke):
+    variant = _variant(smoke, "topk", lambda c: c["attacks"]["gcg"]["options"].update(top_k=8))
+    assert planned_jobs(smoke, variant) == {"attack": 8, "all": 1}
+
+
+def test_a_larger_budget_computes_only_the_increment(smoke):
+    variant = _variant(smoke, "budget", lambda c: c["attacks"]["gcg"].update(budgets=[1, 2, 3]))
+    assert planned_jobs(smoke, variant) == {"attack": 4, "all": 1}
 
 
 def test_one_size_changed_reruns_only_that_size(smoke):
     variant = _variant(smoke, "size", lambda c: c["tiny"]["sizes"]["tiny-b"].update(num_layers=2))
-    assert planned_jobs(smoke, variant) == {"pretrain": 1, "finetune": 2, "all": 1}
+    assert planned_jobs(smoke, variant) == {"pretrain": 1, "finetune": 2, "attack": 8, "all": 1}
 
 
 def test_bad_config_stops_before_any_job(tmp_path):

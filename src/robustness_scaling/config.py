@@ -72,6 +72,31 @@ def _names(values: Any, allowed: Any, key: str) -> list[str]:
     return [f"`{key}`: unknown name(s) {unknown}; allowed: {', '.join(map(str, allowed))}"]
 
 
+def _attack_problems(attacks: Mapping[str, Any]) -> list[str]:
+    """Unknown methods and options, checked against the attacks' own config dataclasses."""
+    if not attacks:
+        return []
+    from robustness_scaling.attacks import ATTACKS
+
+    problems = []
+    for name, settings in attacks.items():
+        method = settings.get("method", name)
+        if method not in ATTACKS:
+            problems.append(
+                f"`attacks.{name}`: unknown attack method {method!r}; name the entry after one, "
+                f"or set `method` to one of: {', '.join(ATTACKS)}"
+            )
+            continue
+        allowed = list(ATTACKS[method][1].__dataclass_fields__)
+        unknown = sorted(set(settings["options"]) - set(allowed))
+        if unknown:
+            problems.append(
+                f"`attacks.{name}.options`: unknown option(s) {unknown}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+    return problems
+
+
 def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
     family = config["family"]
     families = [*HUB_FAMILIES, TINY]
@@ -91,6 +116,7 @@ def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
     problems += _names(config["size_tasks"], config["sizes"], "size_tasks")
     for size, tasks in config["size_tasks"].items():
         problems += _names(tasks, list(TASKS), f"size_tasks.{size}")
+    problems += _attack_problems(config["attacks"])
     finetune = config["finetune"]
     if finetune["batch_size"] % finetune["minibatch_size"]:
         problems.append(
@@ -114,6 +140,8 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> dict[
     if not problems:  # give every task the study uses its settings, defaults filled in
         for task in study_tasks(filled):
             filled["task_settings"].setdefault(task, {})
+        for name, attack in filled["attacks"].items():
+            attack.setdefault("method", name)
         validator.validate(filled)
     if problems:
         raise ConfigError("invalid study config:\n  - " + "\n  - ".join(problems))

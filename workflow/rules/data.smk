@@ -11,7 +11,7 @@ rule task_data:
         validation="results/data/{task}/validation.jsonl",
     params:
         settings=lambda w: canonical(config["task_settings"][w.task]),
-        code=code("robustness_scaling.stages"),
+        code=code("robustness_scaling.stages.task_data"),
     log:
         "logs/data/{task}.log",
     threads: 1

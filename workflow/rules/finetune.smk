@@ -22,7 +22,7 @@ rule finetune:
         settings=canonical(config["finetune"]),
         dtype=config["runtime"]["dtype"],
         checkpoint=lambda w: f"{RESUME}/finetune/{w.family}/{w.size}/{w.task}/seed{w.seed}.pt",
-        code=code("robustness_scaling.stages"),
+        code=code("robustness_scaling.stages.finetune_cell"),
     log:
         "logs/finetune/{family}/{size}/{task}/seed{seed}.log",
     benchmark:

@@ -15,7 +15,7 @@ rule tokenizer:
     params:
         include_instructions=corpus_settings(),
         vocab_size=config.get("tiny", {}).get("vocab_size"),
-        code=code("robustness_scaling.stages"),
+        code=code("robustness_scaling.stages.tiny_family"),
     log:
         "logs/tokenizer.log",
     threads: 1
@@ -39,7 +39,7 @@ rule pretrain:
         settings=canonical(config.get("tiny", {}).get("pretrain")),
         dtype=config["runtime"]["dtype"],
         checkpoint=lambda w: f"{RESUME}/pretrain/tiny/{w.size}.pt",
-        code=code("robustness_scaling.stages"),
+        code=code("robustness_scaling.stages.tiny_family"),
     log:
         "logs/pretrain/tiny/{size}.log",
     benchmark:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # also in a conda env
 
-from robustness_scaling.stages import finetune_cell
+from robustness_scaling.stages.finetune_cell import finetune_cell
 
 finetune_cell(
     snakemake.wildcards.family,

@@ -3,7 +3,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # also in a conda env
 
-from robustness_scaling.stages import tokenizer
+from robustness_scaling.stages.tiny_family import tokenizer
 
 tokenizer(
     snakemake.input.corpus,

@@ -1,0 +1,329 @@
+"""What every attack shares: config, resumable state, per-iteration records and the run loop.
+
+An attack is built from a victim model, its tokenizer and a config dataclass, then
+:meth:`Attack.run` attacks many examples at once for ``n_iterations`` and returns one record per
+example and iteration plus an :class:`AttackState`. Passing that state to a later ``run`` continues
+the attack; the records are those of one run straight through (PAPER_SPEC §4: no early stop,
+so a budget of c iterations is a prefix of any larger budget).
+
+Iteration 0 is the clean prompt, tokenized whole as the victim normally reads it, so examples
+kept by :func:`correctly_classified` have ASR 0 there. Every random draw comes from a CPU
+``torch.Generator`` seeded by (config seed, example id): a batched run and one-example runs draw
+the same numbers, on any device.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from robustness_scaling.atomic import atomic_path
+from robustness_scaling.attacks.scoring import Layout, Scorer, Scores
+from robustness_scaling.tasks.base import Example, Placement, attack_context, model_input
+
+RECORD_COLUMNS = (
+    "example_id",
+    "iteration",
+    "loss",
+    "success",
+    "predicted_label",
+    "attack_ids",
+    "attack_text",
+    "flops",
+)
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """Options every attack has.
+
+    Attributes:
+        seed: seeds every random draw, together with each example's id.
+        batch_size: most sequences in one forward pass; lower it if memory runs out.
+        use_kv_cache: reuse key/value states of prompt parts that do not change. ``False``
+            recomputes every position: slower, same results up to float rounding.
+    """
+
+    seed: int = 0
+    batch_size: int = 512
+    use_kv_cache: bool = True
+
+
+@dataclass
+class AttackState:
+    """Everything needed to continue an attack: saved with ``torch.save`` or :meth:`save`.
+
+    ``current`` holds, per example, what the latest record reports (GCG's current suffix, the
+    first RandomToken success, BEAST's best-so-far); ``extra`` holds attack-specific tensors.
+    """
+
+    attack: str
+    fingerprint: str
+    example_ids: list[int]
+    iteration: int
+    generator_states: list[Tensor]
+    current_ids: list[list[int]]
+    current_text: list[str]
+    current_loss: Tensor
+    current_predicted: Tensor
+    current_success: Tensor
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically (temp file, then rename), so a killed job never leaves half a state."""
+        with atomic_path(path) as tmp:
+            torch.save(asdict(self), tmp)
+
+    @classmethod
+    def load(cls, path: str | Path) -> AttackState:
+        """Read a state written by :meth:`save` (plain tensors and lists: ``weights_only``)."""
+        return cls(**torch.load(path, weights_only=True))
+
+
+@dataclass
+class AttackResult:
+    """Records of the iterations one ``run`` call computed, and the state to continue from."""
+
+    records: pd.DataFrame
+    state: AttackState
+
+
+@dataclass
+class Steps:
+    """Per-iteration outcomes of one ``run`` call, ``(E, n_iterations)`` each.
+
+    Loss, label and success stay on the device until the run ends, so the hot loop never
+    waits for them.
+    """
+
+    loss: list[Tensor] = field(default_factory=list)
+    predicted: list[Tensor] = field(default_factory=list)
+    success: list[Tensor] = field(default_factory=list)
+    ids: list[list[list[int]]] = field(default_factory=list)
+    text: list[list[str]] = field(default_factory=list)
+    flops: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, scores: Scores, ids: list[list[int]], text: list[str], flops: np.ndarray) -> None:
+        self.loss.append(scores.loss)
+        self.predicted.append(scores.predicted_label)
+        self.success.append(scores.success)
+        self.ids.append(ids)
+        self.text.append(text)
+        self.flops.append(flops)
+
+
+def example_generator(seed: int, example_id: int) -> torch.Generator:
+    """A CPU generator that depends only on (seed, example id)."""
+    state = np.random.SeedSequence([seed, example_id]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def allowed_tokens(tokenizer: PreTrainedTokenizerBase, vocab_rows: int) -> Tensor:
+    """Bool mask over embedding rows: the ordinary tokens an attack may place.
+
+    Special tokens and rows past the tokenizer's vocabulary (embedding padding) are excluded,
+    as PAPER_SPEC §4 does for all three attacks.
+    """
+    mask = torch.zeros(vocab_rows, dtype=torch.bool)
+    mask[: min(tokenizer.vocab_size, vocab_rows)] = True
+    special = [i for i in tokenizer.all_special_ids if i < vocab_rows]
+    mask[special] = False
+    return mask
+
+
+def decode(tokenizer: PreTrainedTokenizerBase, ids: Sequence[Sequence[int]] | Tensor) -> list[str]:
+    """Batch decode exactly as the attack text is inserted: nothing skipped or cleaned up."""
+    return tokenizer.batch_decode(
+        ids, skip_special_tokens=False, clean_up_tokenization_spaces=False
+    )
+
+
+def retokenizes(tokenizer: PreTrainedTokenizerBase, texts: list[str], ids: Tensor) -> np.ndarray:
+    """Which rows of ``ids`` (``(B, n)``) come back unchanged when ``texts`` are re-encoded.
+
+    One batched tokenizer call for all rows: the check GCG runs once per iteration.
+    """
+    n = ids.shape[1]
+    enc = tokenizer(
+        texts,
+        add_special_tokens=False,
+        padding=True,
+        return_tensors="np",
+        return_attention_mask=True,
+    )
+    got = enc["input_ids"]
+    if got.shape[1] < n:
+        got = np.pad(got, ((0, 0), (0, n - got.shape[1])), constant_values=-1)
+    same = (got[:, :n] == ids.numpy()).all(1)
+    return same & (enc["attention_mask"].sum(1) == n)
+
+
+def clean_scores(scorer: Scorer, examples: Sequence[Example], include_instructions: bool) -> Scores:
+    """The victim on each clean prompt, tokenized whole (iteration 0)."""
+    layout = scorer.layout(
+        [model_input(e, include_instructions) for e in examples],
+        [""] * len(examples),
+        [e.proxy_clf_label for e in examples],
+        [e.clf_label for e in examples],
+        targets=[e.proxy_gen_target for e in examples],
+        cache=False,
+    )
+    empty = torch.zeros((len(examples), 0), dtype=torch.long, device=scorer.device)
+    return scorer.score(layout, empty, np.arange(len(examples)))
+
+
+def correctly_classified(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: Sequence[Example],
+    include_instructions: bool = True,
+    batch_size: int = 512,
+) -> list[int]:
+    """Indices of the examples the classifier gets right: the only ones attacked (PAPER_SPEC §4)."""
+    scores = clean_scores(Scorer(model, tokenizer, batch_size), examples, include_instructions)
+    return np.flatnonzero(~scores.success.cpu().numpy()).tolist()
+
+
+def attack_success_rate(records: pd.DataFrame) -> pd.Series:
+    """ASR per iteration: the fraction of attacked examples misclassified."""
+    return records.groupby("iteration")["success"].mean()
+
+
+class Attack(ABC):
+    """An attack on a victim: subclasses implement :meth:`_start` and :meth:`_advance`."""
+
+    name: ClassVar[str]
+
+    def __init__(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: AttackConfig
+    ) -> None:
+        self.config = config
+        self.tokenizer = tokenizer
+        self.scorer = Scorer(model, tokenizer, config.batch_size, config.use_kv_cache)
+        self.allowed = allowed_tokens(tokenizer, self.scorer.vocab_rows)
+
+    def run(
+        self,
+        examples: Sequence[Example],
+        placement: Placement,
+        include_instructions: bool = True,
+        n_iterations: int = 1,
+        state: AttackState | None = None,
+        example_ids: Sequence[int] | None = None,
+    ) -> AttackResult:
+        """Attack every example for ``n_iterations`` more iterations.
+
+        ``example_ids`` (default ``0..E-1``) name the examples in records and seed their random
+        draws; give dataset indices so that any batching draws the same numbers. Pass the
+        ``state`` of an earlier run on the same examples to continue it (it is not modified):
+        records then start after its last iteration; a fresh run starts with iteration 0, the
+        clean prompt.
+        """
+        if not examples:
+            raise ValueError("no examples to attack (none classified correctly?)")
+        ids = list(range(len(examples))) if example_ids is None else [int(i) for i in example_ids]
+        if len(ids) != len(examples):
+            raise ValueError(f"got {len(examples)} examples but {len(ids)} example_ids")
+        if n_iterations < 0:
+            raise ValueError(f"n_iterations must be >= 0, got {n_iterations}")
+        fingerprint = self._fingerprint(examples, placement, include_instructions, ids)
+        context = [attack_context(e, placement, include_instructions) for e in examples]
+        layout = self.scorer.layout(
+            [c[0] for c in context],
+            [c[1] for c in context],
+            [e.proxy_clf_label for e in examples],
+            [e.clf_label for e in examples],
+            targets=[e.proxy_gen_target for e in examples],
+        )
+        steps = Steps()
+        if state is None:
+            generators = [example_generator(self.config.seed, i) for i in ids]
+            clean = clean_scores(self.scorer, examples, include_instructions)
+            empty = [[] for _ in ids]
+            steps.add(clean, empty, [""] * len(ids), np.zeros(len(ids), dtype=np.int64))
+            state = AttackState(
+                attack=self.name,
+                fingerprint=fingerprint,
+                example_ids=ids,
+                iteration=0,
+                generator_states=[],
+                current_ids=empty,
+                current_text=[""] * len(ids),
+                current_loss=clean.loss.cpu(),
+                current_predicted=clean.predicted_label.cpu(),
+                current_success=clean.success.cpu(),
+            )
+            self._start(state, layout)
+        else:
+            if state.attack != self.name or state.fingerprint != fingerprint:
+                raise ValueError(
+                    f"state is from a {state.attack!r} attack on other examples or config; "
+                    f"this is a {self.name!r} attack on {len(ids)} examples"
+                )
+            state = copy.deepcopy(state)
+            generators = [torch.Generator().set_state(s) for s in state.generator_states]
+        first = state.iteration + 1 - len(steps.loss)
+        self._advance(state, layout, context, generators, n_iterations, steps)
+        state.iteration += n_iterations
+        state.generator_states = [g.get_state() for g in generators]
+        return AttackResult(self._records(steps, ids, first), state)
+
+    def _fingerprint(
+        self,
+        examples: Sequence[Example],
+        placement: Placement,
+        include_instructions: bool,
+        ids: list[int],
+    ) -> str:
+        """Hash of everything a state depends on, so a mismatched resume fails loudly."""
+        digest = hashlib.sha256(
+            repr((self.name, self.config, placement, include_instructions, ids)).encode()
+        )
+        for e in examples:
+            digest.update(repr(e.to_row()).encode())
+        return digest.hexdigest()
+
+    def _records(self, steps: Steps, ids: list[int], first: int) -> pd.DataFrame:
+        n_steps, n_examples = len(steps.loss), len(ids)
+        if n_steps == 0:
+            return pd.DataFrame({c: [] for c in RECORD_COLUMNS})
+        loss = torch.stack(steps.loss).cpu().numpy()
+        return pd.DataFrame(
+            {
+                "example_id": np.tile(ids, n_steps),
+                "iteration": np.repeat(np.arange(first, first + n_steps), n_examples),
+                "loss": loss.ravel(),
+                "success": torch.stack(steps.success).cpu().numpy().ravel(),
+                "predicted_label": torch.stack(steps.predicted).cpu().numpy().ravel(),
+                "attack_ids": [list(map(int, x)) for step in steps.ids for x in step],
+                "attack_text": [t for step in steps.text for t in step],
+                "flops": np.concatenate(steps.flops).astype(np.int64),
+            }
+        )
+
+    @abstractmethod
+    def _start(self, state: AttackState, layout: Layout) -> None:
+        """Fill the attack-specific parts of a fresh state."""
+
+    @abstractmethod
+    def _advance(
+        self,
+        state: AttackState,
+        layout: Layout,
+        context: list[tuple[str, str]],
+        generators: list[torch.Generator],
+        n_iterations: int,
+        steps: Steps,
+    ) -> None:
+        """Run ``n_iterations`` iterations, updating ``state`` and appending to ``steps``."""

@@ -1,0 +1,156 @@
+"""BEAST (Sadasivan et al. 2024): beam search over attack tokens proposed by a small LM.
+
+As the paper ran it (PAPER_SPEC §4): every iteration each beam asks the sampler (the family's
+smallest base LM, e.g. pythia-14m, sharing the victim's tokenizer) for ``branch_factor`` next
+tokens, drawn without replacement from the softmax of its logits given ``before + beam``; the
+victim's loss toward the proxy label ranks all beam × token candidates and the best
+``beam_width`` become the new beams. The suffix grows one token per iteration, so it is as long
+as the iteration count; each record reports the best candidate seen so far.
+
+Sampling without replacement uses the Gumbel-top-k trick with noise from each example's CPU
+generator, so draws do not depend on batching or device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from robustness_scaling.attacks.base import (
+    Attack,
+    AttackConfig,
+    AttackState,
+    Steps,
+    allowed_tokens,
+    decode,
+)
+from robustness_scaling.attacks.scoring import Layout, Scorer, Scores
+from robustness_scaling.flops import forward_flops
+
+
+@dataclass(frozen=True)
+class BEASTConfig(AttackConfig):
+    """BEAST options; the defaults are the paper's runs (its config file said 15/15).
+
+    Attributes:
+        beam_width: beams kept after each iteration.
+        branch_factor: tokens the sampler proposes per beam and iteration.
+    """
+
+    beam_width: int = 7
+    branch_factor: int = 7
+
+
+def gumbel_noise(generators: list[torch.Generator], rows: int, width: int) -> torch.Tensor:
+    """Standard Gumbel noise of shape ``(E, rows, width)``, each example's from its generator.
+
+    The top-k of ``log p + noise`` is a sample of k items without replacement from ``p``.
+    """
+    uniform = torch.stack([torch.rand(rows, width, generator=g) for g in generators])
+    return -torch.log(-torch.log(uniform))
+
+
+class BEAST(Attack):
+    """Beam search with sampler-proposed tokens, scored by the victim."""
+
+    name = "beast"
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        sampler: PreTrainedModel,
+        config: BEASTConfig | None = None,
+    ) -> None:
+        config = config or BEASTConfig()
+        super().__init__(model, tokenizer, config)
+        self.config: BEASTConfig = config
+        self.sampler = Scorer(sampler, tokenizer, config.batch_size, config.use_kv_cache)
+        if self.sampler.is_classifier:
+            raise ValueError("BEAST's sampler must be a causal LM (AutoModelForCausalLM)")
+        # The sampler may only propose tokens the victim may read.
+        self.sampler_allowed = allowed_tokens(tokenizer, self.sampler.head.weight.shape[0])
+        common = min(len(self.sampler_allowed), len(self.allowed))
+        self.sampler_allowed[common:] = False
+        self.sampler_allowed[:common] &= self.allowed[:common]
+
+    def _start(self, state: AttackState, layout: Layout) -> None:
+        state.extra["beams"] = torch.zeros((layout.n_examples, 1, 0), dtype=torch.long)
+        state.extra["best_loss"] = torch.full((layout.n_examples,), torch.inf)
+
+    def _advance(
+        self,
+        state: AttackState,
+        layout: Layout,
+        context: list[tuple[str, str]],
+        generators: list[torch.Generator],
+        n_iterations: int,
+        steps: Steps,
+    ) -> None:
+        dev, n_examples = self.scorer.device, layout.n_examples
+        eos = self.tokenizer.eos_token_id
+        sampler_layout = self.sampler.layout(
+            [c[0] for c in context], [""] * n_examples, empty_before_id=eos
+        )
+        blocked = ~self.sampler_allowed.to(dev)
+        beams = state.extra["beams"]
+        best = Scores(
+            state.extra["best_loss"].to(dev),
+            state.current_predicted.to(dev),
+            state.current_success.to(dev),
+        )
+        ids, texts = list(state.current_ids), list(state.current_text)
+        for _ in range(n_iterations):
+            width, length = beams.shape[1], beams.shape[2]
+            logits = self.sampler.next_token_logits(
+                sampler_layout,
+                beams.reshape(n_examples * width, length).to(dev),
+                np.repeat(np.arange(n_examples), width),
+            )
+            log_p = logits.masked_fill_(blocked, -torch.inf).log_softmax(-1)
+            gumbel = gumbel_noise(generators, width, log_p.shape[1])
+            tokens = (
+                (log_p.view_as(gumbel) + gumbel.to(dev))
+                .topk(self.config.branch_factor, dim=-1)
+                .indices.cpu()
+            )
+            branches = tokens.shape[-1]
+            candidates = torch.cat(
+                [beams[:, :, None, :].expand(-1, -1, branches, -1), tokens[..., None]], dim=-1
+            ).reshape(n_examples, width * branches, length + 1)
+            scores = self.scorer.score(
+                layout,
+                candidates.reshape(-1, length + 1).to(dev),
+                np.repeat(np.arange(n_examples), width * branches),
+            )
+            loss = scores.loss.view(n_examples, -1)
+            keep = loss.topk(min(self.config.beam_width, loss.shape[1]), largest=False).indices
+            top = keep[:, 0]
+            flat_top = torch.arange(n_examples, device=dev) * loss.shape[1] + top
+            better = loss.gather(1, top[:, None])[:, 0] < best.loss
+            best = Scores.where(better, scores.take(flat_top), best)
+            keep_h, better_h = keep.cpu(), better.cpu().numpy()
+            beams = candidates[torch.arange(n_examples)[:, None], keep_h]
+            top_text = decode(self.tokenizer, beams[:, 0])
+            ids = [beams[e, 0].tolist() if better_h[e] else ids[e] for e in range(n_examples)]
+            texts = [top_text[e] if better_h[e] else texts[e] for e in range(n_examples)]
+            flops = np.array(
+                [
+                    width * branches * forward_flops(self.scorer.n_params, int(t))
+                    + width * forward_flops(self.sampler.n_params, int(s) + length)
+                    for t, s in zip(
+                        layout.prompt_len(length + 1), sampler_layout.before_len, strict=True
+                    )
+                ],
+                dtype=np.int64,
+            )
+            steps.add(best, ids, texts, flops)
+        state.extra["beams"] = beams
+        state.extra["best_loss"] = best.loss.cpu()
+        state.current_ids, state.current_text = ids, texts
+        state.current_predicted = best.predicted_label.cpu()
+        state.current_success = best.success.cpu()
+        state.current_loss = best.loss.cpu()

@@ -1,0 +1,108 @@
+"""RandomToken: the paper's baseline attack (PAPER_SPEC §4).
+
+Each iteration draws ``n_attack_tokens`` ordinary tokens uniformly and independently and puts
+them in the attack slot; there is no retokenization check. Iterations do not depend on each
+other, so every iteration of a ``run`` call is scored in one batched job. The first success is
+kept: later records copy it, so the ASR at iteration i is the fraction of examples broken by any
+of the first i draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from robustness_scaling.attacks.base import Attack, AttackConfig, AttackState, Steps, decode
+from robustness_scaling.attacks.scoring import Layout, Scores
+from robustness_scaling.flops import forward_flops
+
+
+@dataclass(frozen=True)
+class RandomTokenConfig(AttackConfig):
+    """RandomToken options; the default is the paper's.
+
+    Attributes:
+        n_attack_tokens: random tokens drawn per iteration.
+    """
+
+    n_attack_tokens: int = 10
+
+
+class RandomToken(Attack):
+    """Uniform random tokens in the attack slot, first success kept."""
+
+    name = "random_token"
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        config: RandomTokenConfig | None = None,
+    ) -> None:
+        config = config or RandomTokenConfig()
+        super().__init__(model, tokenizer, config)
+        self.config: RandomTokenConfig = config
+
+    def _start(self, state: AttackState, layout: Layout) -> None:
+        state.extra["found"] = torch.zeros(layout.n_examples, dtype=torch.bool)
+
+    def _advance(
+        self,
+        state: AttackState,
+        layout: Layout,
+        context: list[tuple[str, str]],
+        generators: list[torch.Generator],
+        n_iterations: int,
+        steps: Steps,
+    ) -> None:
+        if n_iterations == 0:
+            return
+        dev, n = self.scorer.device, self.config.n_attack_tokens
+        n_examples = layout.n_examples
+        choices = self.allowed.nonzero().flatten()
+        draws = torch.stack(
+            [
+                choices[torch.randint(len(choices), (n_iterations, n), generator=g)]
+                for g in generators
+            ]
+        ).reshape(-1, n)
+        rows = np.repeat(np.arange(n_examples), n_iterations)
+        drawn = self.scorer.score(layout, draws.to(dev), rows)
+        text = decode(self.tokenizer, draws)
+
+        # Which record each (example, iteration) reports: -1 for a success kept from an earlier
+        # call, else the first success so far in this call, else its own draw.
+        success = drawn.success.view(n_examples, n_iterations)
+        first_hit = success.int().argmax(1, keepdim=True)
+        hit = success.cumsum(1) > 0
+        own = torch.arange(n_iterations, device=dev).expand(n_examples, -1)
+        source = torch.where(hit, first_hit, own)
+        source = torch.where(state.extra["found"].to(dev)[:, None], -1, source).cpu().numpy()
+
+        flops = np.array(
+            [forward_flops(self.scorer.n_params, int(t)) for t in layout.prompt_len(n)],
+            dtype=np.int64,
+        )
+        kept = Scores(
+            state.current_loss.to(dev),
+            state.current_predicted.to(dev),
+            state.current_success.to(dev),
+        )
+        ids, texts = state.current_ids, state.current_text
+        for it in range(n_iterations):
+            src = source[:, it]
+            flat = np.arange(n_examples) * n_iterations + np.maximum(src, 0)
+            old = torch.as_tensor(src < 0, device=dev)
+            flat_t = torch.as_tensor(flat, device=dev)
+            scores = Scores.where(old, kept, drawn.take(flat_t))
+            ids = [ids[e] if src[e] < 0 else draws[flat[e]].tolist() for e in range(n_examples)]
+            texts = [texts[e] if src[e] < 0 else text[flat[e]] for e in range(n_examples)]
+            steps.add(scores, ids, texts, flops)
+        state.current_ids, state.current_text = ids, texts
+        state.current_loss = scores.loss.cpu()
+        state.current_predicted = scores.predicted_label.cpu()
+        state.current_success = scores.success.cpu()
+        state.extra["found"] |= hit[:, -1].cpu()

@@ -1,0 +1,54 @@
+"""Entry point of the finetune stage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from robustness_scaling.atomic import read_json
+from robustness_scaling.families import HUB_FAMILIES
+from robustness_scaling.finetune import FinetuneSettings, finetune
+from robustness_scaling.runtime import get_logger, resolve_device, resolve_dtype, setup_job
+from robustness_scaling.splits import read_split
+
+
+def pretrain_flops_of(family: str, size: str, model_dir: Path | None) -> int:
+    """Pretraining compute: counted by our pretraining stage, or the hub family's 6·N·D."""
+    if family in HUB_FAMILIES:
+        return HUB_FAMILIES[family].sizes[size].pretrain_flops
+    return int(read_json(Path(model_dir) / "metrics.json")["pretrain_flops"])
+
+
+def finetune_cell(
+    family: str,
+    size: str,
+    seed: int,
+    model_source: str,
+    train: Path,
+    validation: Path,
+    task_settings: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    runtime: Mapping[str, Any],
+    out: Path,
+    checkpoint: Path,
+    threads: int,
+    log: str,
+) -> None:
+    """Finetune one family × size × task × seed cell into its round-0 model directory."""
+    setup_job(threads, seed)
+    local = Path(model_source)
+    finetune(
+        read_split(train, settings["n_train"]),
+        read_split(validation, settings["n_val"]),
+        model_source,
+        out,
+        FinetuneSettings.from_config(settings),
+        include_instructions=task_settings["include_instructions"],
+        seed=seed,
+        device=resolve_device(runtime["device"]),
+        dtype=resolve_dtype(runtime["dtype"]),
+        checkpoint=checkpoint,
+        pretrain_flops=pretrain_flops_of(family, size, local if local.is_dir() else None),
+        log=get_logger("finetune", log),
+    )

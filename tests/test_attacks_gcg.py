@@ -1,0 +1,147 @@
+"""GCG: it attacks, it is reproducible, and batching, caching or resuming change nothing."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from attack_fixtures import build_tokenizer, examples, one_thread, tiny_causal_lm, tiny_classifier
+
+from robustness_scaling.attacks import GCG, AttackState, GCGConfig
+from robustness_scaling.flops import forward_flops, training_flops
+from robustness_scaling.tasks.base import Placement
+
+CHUNK = Placement(overwritable_chunk=1)
+SMALL = GCGConfig(top_k=24, n_candidates=12, seed=3)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _single_thread():
+    yield from one_thread()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    return build_tokenizer(tmp_path_factory.mktemp("tokenizer"))
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer):
+    return tiny_classifier(tokenizer)
+
+
+def _run(model, tokenizer, config=SMALL, n=3, its=3, **kwargs) -> pd.DataFrame:
+    return GCG(model, tokenizer, config).run(examples(n), CHUNK, n_iterations=its, **kwargs).records
+
+
+def _assert_same(a: pd.DataFrame, b: pd.DataFrame, exact: bool = True) -> None:
+    a, b = a.reset_index(drop=True), b.reset_index(drop=True)
+    if exact:
+        pd.testing.assert_frame_equal(a, b)
+        return
+    pd.testing.assert_frame_equal(a.drop(columns="loss"), b.drop(columns="loss"))
+    pd.testing.assert_series_equal(a["loss"], b["loss"], atol=1e-5, rtol=1e-5)
+
+
+def test_gcg_lowers_the_loss(model, tokenizer):
+    config = GCGConfig(top_k=64, n_candidates=64)
+    records = _run(model, tokenizer, config, n=1, its=6)
+    loss = records.set_index("iteration")["loss"]
+    assert loss[6] < loss[1] - 1e-3
+
+
+def test_records_layout_and_flops(model, tokenizer):
+    attack = GCG(model, tokenizer, SMALL)
+    records = attack.run(examples(2), CHUNK, n_iterations=2).records
+    assert list(records["iteration"]) == [0, 0, 1, 1, 2, 2]
+    clean = records[records["iteration"] == 0]
+    assert (clean["flops"] == 0).all() and (clean["attack_text"] == "").all()
+    attacked = records[records["iteration"] > 0]
+    assert attacked["attack_ids"].map(len).eq(SMALL.n_attack_tokens).all()
+    n_params = model.num_parameters()
+    for flops in attacked["flops"]:
+        # (6 + 2 n_valid) N T for some prompt length T and 0 <= n_valid <= n_candidates.
+        per_pass = [
+            (flops - training_flops(n_params, t)) / forward_flops(n_params, t)
+            for t in range(1, 400)
+            if (flops - training_flops(n_params, t)) % forward_flops(n_params, t) == 0
+        ]
+        assert any(0 <= v <= SMALL.n_candidates for v in per_pass)
+
+
+def test_attack_text_retokenizes_to_the_attack_ids(model, tokenizer):
+    records = _run(model, tokenizer, its=3)
+    for ids, text in zip(records["attack_ids"], records["attack_text"], strict=True):
+        assert tokenizer(text, add_special_tokens=False)["input_ids"] == ids
+
+
+def test_same_seed_same_records_other_seed_other_records(model, tokenizer):
+    _assert_same(_run(model, tokenizer), _run(model, tokenizer))
+    other = _run(model, tokenizer, GCGConfig(top_k=24, n_candidates=12, seed=4))
+    assert not other["attack_ids"].equals(_run(model, tokenizer)["attack_ids"])
+
+
+def test_resume_equals_straight_through(model, tokenizer, tmp_path):
+    attack = GCG(model, tokenizer, SMALL)
+    first = attack.run(examples(3), CHUNK, n_iterations=2)
+    first.state.save(tmp_path / "state.pt")
+    second = attack.run(
+        examples(3), CHUNK, n_iterations=2, state=AttackState.load(tmp_path / "state.pt")
+    )
+    straight = _run(model, tokenizer, its=4)
+    _assert_same(pd.concat([first.records, second.records]), straight)
+
+
+def test_resume_with_other_examples_fails(model, tokenizer):
+    attack = GCG(model, tokenizer, SMALL)
+    state = attack.run(examples(3), CHUNK, n_iterations=1).state
+    with pytest.raises(ValueError, match="other examples or config"):
+        attack.run(examples(2), CHUNK, n_iterations=1, state=state)
+
+
+def test_batched_equals_one_example_at_a_time(model, tokenizer):
+    batched = _run(model, tokenizer, n=4, its=3, example_ids=[10, 11, 12, 13])
+    alone = pd.concat(
+        GCG(model, tokenizer, SMALL).run([e], CHUNK, n_iterations=3, example_ids=[10 + i]).records
+        for i, e in enumerate(examples(4))
+    ).sort_values(["iteration", "example_id"])
+    _assert_same(alone, batched, exact=False)
+
+
+@pytest.mark.parametrize("arch", ["gpt_neox", "qwen2"])
+def test_kv_cached_equals_uncached(tokenizer, arch):
+    model = tiny_classifier(tokenizer, arch)
+    uncached = GCGConfig(top_k=24, n_candidates=12, seed=3, use_kv_cache=False)
+    for placement in (CHUNK, Placement(position=0.0)):
+        _assert_same(
+            GCG(model, tokenizer, SMALL).run(examples(3), placement, n_iterations=3).records,
+            GCG(model, tokenizer, uncached).run(examples(3), placement, n_iterations=3).records,
+            exact=False,
+        )
+
+
+def test_special_tokens_are_never_candidates(model, tokenizer):
+    """With the whole vocabulary in the pool, only the special-token mask keeps eos out."""
+    config = GCGConfig(top_k=len(tokenizer), n_candidates=4000, n_attack_tokens=4)
+    attack = GCG(model, tokenizer, config)
+    seen = []
+    score = attack.scorer.score
+
+    def spy(layout, attack_ids, *args):
+        seen.append(attack_ids)
+        return score(layout, attack_ids, *args)
+
+    attack.scorer.score = spy
+    attack.run(examples(2), CHUNK, n_iterations=2)
+    scored = torch.cat([s.flatten() for s in seen[1:]])  # seen[0]: the clean prompts
+    assert len(scored) > 1000
+    assert not set(scored.tolist()) & set(tokenizer.all_special_ids)
+
+
+def test_target_string_gcg_on_a_causal_lm(tokenizer):
+    lm = tiny_causal_lm(tokenizer)
+    records = (
+        GCG(lm, tokenizer, SMALL).run(examples(2), Placement(position=1.0), n_iterations=3).records
+    )
+    assert (records["predicted_label"] == -1).all()
+    assert records.groupby("iteration")["loss"].mean().is_monotonic_decreasing
