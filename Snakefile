@@ -1,7 +1,9 @@
 """Scaling trends in language-model robustness: the study's workflow.
 
-data -> (tokenizer, pretrain: offline family) -> finetune -> ... Every cell is a file target.
-Run `snakemake --cores N` (default study) or `snakemake --cores N --configfile config/X.yaml`.
+data -> (tokenizer, pretrain: offline family) -> finetune -> attack at budgets -> aggregate ->
+plot. Every cell is a file target. Run `snakemake --cores N` (the default study) or
+`snakemake --cores N --configfile config/X.yaml`; `snakemake figures` redraws every figure
+from results/tables/attacks.csv alone.
 """
 
 from snakemake.utils import min_version
@@ -21,6 +23,8 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/attack.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/plots.smk"
 
 
 rule all:
@@ -28,3 +32,4 @@ rule all:
     input:
         finetuned_models(),
         attack_targets(),
+        rules.figures.input,

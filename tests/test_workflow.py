@@ -14,10 +14,13 @@ import pytest
 import yaml
 
 from conftest import REPO
+from robustness_scaling.figures import FIGURES
 
 pytestmark = pytest.mark.workflow
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "config", "workflow", "profiles", "envs"]
+# What any change to an attack cell reruns after it: the tables, the figures, the targets.
+DOWNSTREAM = {"aggregate": 1, "metric_tables": 1, "plot": 1, "all": 1}
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "config", "workflow", "profiles", "envs", "src"]
 
 
 def snakemake(folder: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -108,27 +111,76 @@ def test_reordered_config_reruns_nothing(smoke):
 
 def test_finetune_setting_reruns_only_finetuning(smoke):
     variant = _variant(smoke, "lr", lambda c: c["finetune"].update(learning_rate=0.01))
-    assert planned_jobs(smoke, variant) == {"finetune": 4, "attack": 16, "all": 1}
+    assert planned_jobs(smoke, variant) == {"finetune": 4, "attack": 16, **DOWNSTREAM}
 
 
 def test_pretrain_setting_reruns_pretraining_and_what_follows(smoke):
     variant = _variant(smoke, "steps", lambda c: c["tiny"]["pretrain"].update(steps=5))
-    assert planned_jobs(smoke, variant) == {"pretrain": 2, "finetune": 4, "attack": 16, "all": 1}
+    assert planned_jobs(smoke, variant) == {
+        "pretrain": 2,
+        "finetune": 4,
+        "attack": 16,
+        **DOWNSTREAM,
+    }
 
 
 def test_attack_setting_reruns_only_that_attack(smoke):
     variant = _variant(smoke, "topk", lambda c: c["attacks"]["gcg"]["options"].update(top_k=8))
-    assert planned_jobs(smoke, variant) == {"attack": 8, "all": 1}
+    assert planned_jobs(smoke, variant) == {"attack": 8, **DOWNSTREAM}
 
 
 def test_a_larger_budget_computes_only_the_increment(smoke):
     variant = _variant(smoke, "budget", lambda c: c["attacks"]["gcg"].update(budgets=[1, 2, 3]))
-    assert planned_jobs(smoke, variant) == {"attack": 4, "all": 1}
+    assert planned_jobs(smoke, variant) == {"attack": 4, **DOWNSTREAM}
 
 
 def test_one_size_changed_reruns_only_that_size(smoke):
     variant = _variant(smoke, "size", lambda c: c["tiny"]["sizes"]["tiny-b"].update(num_layers=2))
-    assert planned_jobs(smoke, variant) == {"pretrain": 1, "finetune": 2, "attack": 8, "all": 1}
+    assert planned_jobs(smoke, variant) == {"pretrain": 1, "finetune": 2, "attack": 8, **DOWNSTREAM}
+
+
+def test_smoke_study_ends_with_tables_and_every_figure(smoke):
+    table = pd.read_csv(smoke / "results/tables/attacks.csv")
+    assert set(table["size"]) == {"tiny-a", "tiny-b"}
+    assert set(table["attack"]) <= {"gcg", "random_token", "beast"}
+    assert (table.loc[table["iteration"] == 0, "asr"] == 0).all()
+    for name in ("slopes", "offense_defense"):
+        assert (smoke / f"results/tables/{name}.csv").is_file()
+    for name in FIGURES:
+        for suffix in ("png", "pdf"):
+            assert (smoke / f"results/figures/{name}.{suffix}").stat().st_size > 1000
+
+
+def test_report_builds_with_every_figure(smoke):
+    snakemake(smoke, "--configfile", "config/smoke.yaml", "--report", "report.html")
+    html = (smoke / "report.html").read_text(errors="ignore")
+    assert all(name in html for name in FIGURES)
+
+
+def test_plotting_code_change_reruns_only_plotting(smoke):
+    style = smoke / "src/robustness_scaling/figures/style.py"
+    original = style.read_text()
+    style.write_text(original + "\n# edited\n")
+    try:
+        assert planned_jobs(smoke, "config/smoke.yaml") == {"plot": 1, "all": 1}
+    finally:
+        style.write_text(original)
+
+
+def test_figures_target_plots_from_the_table_alone(smoke, tmp_path):
+    folder = copy_workflow(tmp_path / "figures-only")
+    (folder / "results/tables").mkdir(parents=True)
+    shutil.copy(smoke / "results/tables/attacks.csv", folder / "results/tables/attacks.csv")
+    result = snakemake(folder, "figures", "--configfile", "config/smoke.yaml")
+    assert "rule attack" not in result.stderr and "rule finetune" not in result.stderr
+    for name in FIGURES:
+        assert (folder / f"results/figures/{name}.png").is_file()
+    assert not (folder / "results/models").exists()
+
+
+def test_every_figure_has_a_report_caption():
+    captions = {path.stem for path in (REPO / "workflow/report").glob("*.rst")}
+    assert captions == set(FIGURES)
 
 
 def test_bad_config_stops_before_any_job(tmp_path):

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from robustness_scaling.attack_configs import ATTACK_CONFIGS
 from robustness_scaling.families import HUB_FAMILIES
 from robustness_scaling.tasks import TASKS
 
@@ -76,18 +77,16 @@ def _attack_problems(attacks: Mapping[str, Any]) -> list[str]:
     """Unknown methods and options, checked against the attacks' own config dataclasses."""
     if not attacks:
         return []
-    from robustness_scaling.attacks import ATTACKS
-
     problems = []
     for name, settings in attacks.items():
         method = settings.get("method", name)
-        if method not in ATTACKS:
+        if method not in ATTACK_CONFIGS:
             problems.append(
                 f"`attacks.{name}`: unknown attack method {method!r}; name the entry after one, "
-                f"or set `method` to one of: {', '.join(ATTACKS)}"
+                f"or set `method` to one of: {', '.join(ATTACK_CONFIGS)}"
             )
             continue
-        allowed = list(ATTACKS[method][1].__dataclass_fields__)
+        allowed = list(ATTACK_CONFIGS[method].__dataclass_fields__)
         unknown = sorted(set(settings["options"]) - set(allowed))
         if unknown:
             problems.append(

@@ -1,9 +1,14 @@
 """Config validation and the helpers every stage's rules share."""
 
 import json
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+
+# The workflow runs the library of its own checkout (as its scripts do), so the code
+# fingerprints below hash exactly the code that runs.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from robustness_scaling.config import ConfigError, cells, validate_config
 from robustness_scaling.families import HUB_FAMILIES
@@ -18,6 +23,21 @@ config.update(_validated)
 
 FAMILY = config["family"]
 RESUME = "results/.resume"
+TABLE = "results/tables/attacks.csv"
+
+
+def _requested_targets():
+    """The targets named on the command line (the DAG settings do not exist yet at parse time)."""
+    from snakemake.cli import get_argument_parser
+
+    try:
+        return set(get_argument_parser().parse_known_args(sys.argv[1:])[0].targets or ())
+    except SystemExit:
+        return set()
+
+
+# `snakemake figures` alone plots the existing table: nothing upstream of it is planned.
+FIGURES_ONLY = _requested_targets() == {"figures"}
 
 
 wildcard_constraints:

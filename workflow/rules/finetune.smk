@@ -27,6 +27,7 @@ rule finetune:
         "logs/finetune/{family}/{size}/{task}/seed{seed}.log",
     benchmark:
         "results/benchmarks/finetune/{family}/{size}/{task}/seed{seed}.tsv"
+    priority: 1
     threads: resource("finetune", "threads", 1)
     resources:
         **stage_resources("finetune"),

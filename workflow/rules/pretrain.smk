@@ -44,6 +44,7 @@ rule pretrain:
         "logs/pretrain/tiny/{size}.log",
     benchmark:
         "results/benchmarks/pretrain/tiny/{size}.tsv"
+    priority: 2  # the critical path: start it before the many short attack jobs
     threads: resource("pretrain", "threads", 1)
     resources:
         **stage_resources("pretrain"),

@@ -5,6 +5,8 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # also in
 
 from robustness_scaling.stages.tiny_family import pretrain_size
 
+# Tracebacks land in the job's log, next to its progress lines; the process owns the handle.
+sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115
 pretrain_size(
     snakemake.input.corpus,
     snakemake.params.include_instructions,

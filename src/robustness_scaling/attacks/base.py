@@ -29,6 +29,7 @@ from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from robustness_scaling.atomic import atomic_path
+from robustness_scaling.attack_configs import AttackConfig
 from robustness_scaling.attacks.scoring import Layout, Scorer, Scores
 from robustness_scaling.tasks.base import Example, Placement, attack_context, model_input
 
@@ -42,22 +43,6 @@ RECORD_COLUMNS = (
     "attack_text",
     "flops",
 )
-
-
-@dataclass(frozen=True)
-class AttackConfig:
-    """Options every attack has.
-
-    Attributes:
-        seed: seeds every random draw, together with each example's id.
-        batch_size: most sequences in one forward pass; lower it if memory runs out.
-        use_kv_cache: reuse key/value states of prompt parts that do not change. ``False``
-            recomputes every position: slower, same results up to float rounding.
-    """
-
-    seed: int = 0
-    batch_size: int = 512
-    use_kv_cache: bool = True
 
 
 @dataclass

@@ -13,15 +13,13 @@ generator, so draws do not depend on batching or device.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from robustness_scaling.attack_configs import BEASTConfig
 from robustness_scaling.attacks.base import (
     Attack,
-    AttackConfig,
     AttackState,
     Steps,
     allowed_tokens,
@@ -29,19 +27,6 @@ from robustness_scaling.attacks.base import (
 )
 from robustness_scaling.attacks.scoring import Layout, Scorer, Scores
 from robustness_scaling.flops import forward_flops
-
-
-@dataclass(frozen=True)
-class BEASTConfig(AttackConfig):
-    """BEAST options; the defaults are the paper's runs (its config file said 15/15).
-
-    Attributes:
-        beam_width: beams kept after each iteration.
-        branch_factor: tokens the sampler proposes per beam and iteration.
-    """
-
-    beam_width: int = 7
-    branch_factor: int = 7
 
 
 def gumbel_noise(generators: list[torch.Generator], rows: int, width: int) -> torch.Tensor:

@@ -13,16 +13,14 @@ and candidate scoring that reuses the cached prompt and the unchanged part of th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from robustness_scaling.attack_configs import GCGConfig
 from robustness_scaling.attacks.base import (
     Attack,
-    AttackConfig,
     AttackState,
     Steps,
     decode,
@@ -32,25 +30,6 @@ from robustness_scaling.attacks.scoring import Layout, Scores
 from robustness_scaling.flops import forward_flops, training_flops
 
 MAX_INIT_TRIES = 10_000
-
-
-@dataclass(frozen=True)
-class GCGConfig(AttackConfig):
-    """GCG options; the defaults are the paper's.
-
-    Attributes:
-        n_attack_tokens: length of the adversarial suffix in tokens.
-        initial_text: the suffix to start from. If it does not encode to exactly
-            ``n_attack_tokens`` tokens that survive a decode/re-encode round trip, its tokens are
-            cycled to that length and random positions get random tokens until they do.
-        top_k: tokens kept per position from the gradient ranking.
-        n_candidates: single-token swaps drawn per iteration and example.
-    """
-
-    n_attack_tokens: int = 10
-    initial_text: str = "@&@&@&@&@&"
-    top_k: int = 256
-    n_candidates: int = 128
 
 
 def initial_attack(

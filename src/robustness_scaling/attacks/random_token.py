@@ -9,26 +9,14 @@ of the first i draws.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from robustness_scaling.attacks.base import Attack, AttackConfig, AttackState, Steps, decode
+from robustness_scaling.attack_configs import RandomTokenConfig
+from robustness_scaling.attacks.base import Attack, AttackState, Steps, decode
 from robustness_scaling.attacks.scoring import Layout, Scores
 from robustness_scaling.flops import forward_flops
-
-
-@dataclass(frozen=True)
-class RandomTokenConfig(AttackConfig):
-    """RandomToken options; the default is the paper's.
-
-    Attributes:
-        n_attack_tokens: random tokens drawn per iteration.
-    """
-
-    n_attack_tokens: int = 10
 
 
 class RandomToken(Attack):

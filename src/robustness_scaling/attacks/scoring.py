@@ -315,9 +315,13 @@ class Scorer:
         target = layout.target[rows_t][:, :width]
         valid = torch.as_tensor(j < target_len[:, None], device=dev)
         # Flattened to (rows, vocab): the class-dim-in-the-middle form is over 2x slower on CPU.
-        nll = torch.nn.functional.cross_entropy(
-            logits.flatten(0, 1), target.flatten(), reduction="none"
-        ).view_as(target).masked_fill(~valid, 0.0)
+        nll = (
+            torch.nn.functional.cross_entropy(
+                logits.flatten(0, 1), target.flatten(), reduction="none"
+            )
+            .view_as(target)
+            .masked_fill(~valid, 0.0)
+        )
         loss = nll.sum(1) / torch.as_tensor(target_len, device=dev, dtype=nll.dtype)
         greedy = (logits.argmax(-1) == target) | ~valid
         predicted = torch.full_like(rows_t, -1)

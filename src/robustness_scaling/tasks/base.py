@@ -9,7 +9,7 @@ attack code serves the overwritable chunk of the synthetic tasks and the perturb
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 ANSWER_PROMPT = "\n\nAnswer:"
@@ -97,6 +97,29 @@ def attack_context(
     else:
         cut = int(len(content) * placement.position)
     return head + content[:cut], content[cut:] + example.answer_prompt
+
+
+def with_attack(example: Example, placement: Placement, attack_text: str) -> Example:
+    """The example with ``attack_text`` written where :func:`attack_context` puts the attack.
+
+    Adversarial training stores its examples this way (not as raw strings), so the victim reads
+    exactly ``before + attack_text + after`` and the example keeps its labels and columns. The
+    text goes at the start of the overwritable chunk (empty in the synthetic tasks, so it fills
+    it), or into the content chunk holding the perturb position's character.
+    """
+    content = list(example.content)
+    if placement.overwritable_chunk is not None:
+        content[placement.overwritable_chunk] = attack_text + content[placement.overwritable_chunk]
+        return replace(example, content=tuple(content))
+    cut = int(len("".join(content)) * placement.position)
+    offset = 0
+    for index, chunk in enumerate(content):
+        if offset + len(chunk) >= cut:
+            at = cut - offset
+            content[index] = chunk[:at] + attack_text + chunk[at:]
+            return replace(example, content=tuple(content))
+        offset += len(chunk)
+    return replace(example, content=(attack_text,))  # no content at all: the attack is all of it
 
 
 @dataclass(frozen=True)

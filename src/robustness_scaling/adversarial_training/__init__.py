@@ -1,0 +1,42 @@
+"""Adversarial training as a chain of cached rounds (PAPER_SPEC §6).
+
+Round 0 is the finetuned model. Round k is made from round k−1's directory by
+:func:`adversarial_round`: attack fresh training examples with the current model, add them all
+to the pool, train one epoch on a mix of pool and clean examples. :mod:`.schedule` holds the
+pure functions the workflow needs to lay out the chain: rounds per size, evaluated rounds and
+the attack-strength ramp.
+
+Usage::
+
+    settings = AdversarialTrainingSettings(examples_per_round=200, ramp_start=8, ramp_end=64)
+    for k in range(1, n_rounds + 1):
+        adversarial_round(k, n_rounds, f"round{k - 1}", train, validation, f"round{k}",
+                          settings, placement=task.placement, include_instructions=True,
+                          seed=0, sampler=None, device=device, dtype=dtype, resume=None,
+                          log=log)
+"""
+
+from robustness_scaling.adversarial_training.pool import rank_weights, training_mix
+from robustness_scaling.adversarial_training.schedule import (
+    attack_iterations,
+    evaluation_rounds,
+    number_of_rounds,
+)
+from robustness_scaling.adversarial_training.training_round import (
+    EXAMPLES_FILE,
+    POOL_FILE,
+    AdversarialTrainingSettings,
+    adversarial_round,
+)
+
+__all__ = [
+    "EXAMPLES_FILE",
+    "POOL_FILE",
+    "AdversarialTrainingSettings",
+    "adversarial_round",
+    "attack_iterations",
+    "evaluation_rounds",
+    "number_of_rounds",
+    "rank_weights",
+    "training_mix",
+]

@@ -1,0 +1,76 @@
+"""The attacks' options as plain dataclasses, importable without torch.
+
+The config validator checks a study's attack options against these before any job starts,
+and must stay cheap to import: the Snakefile loads it on every run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """Options every attack has.
+
+    Attributes:
+        seed: seeds every random draw, together with each example's id.
+        batch_size: most sequences in one forward pass; lower it if memory runs out.
+        use_kv_cache: reuse key/value states of prompt parts that do not change. ``False``
+            recomputes every position: slower, same results up to float rounding.
+    """
+
+    seed: int = 0
+    batch_size: int = 512
+    use_kv_cache: bool = True
+
+
+@dataclass(frozen=True)
+class GCGConfig(AttackConfig):
+    """GCG options; the defaults are the paper's.
+
+    Attributes:
+        n_attack_tokens: length of the adversarial suffix in tokens.
+        initial_text: the suffix to start from. If it does not encode to exactly
+            ``n_attack_tokens`` tokens that survive a decode/re-encode round trip, its tokens are
+            cycled to that length and random positions get random tokens until they do.
+        top_k: tokens kept per position from the gradient ranking.
+        n_candidates: single-token swaps drawn per iteration and example.
+    """
+
+    n_attack_tokens: int = 10
+    initial_text: str = "@&@&@&@&@&"
+    top_k: int = 256
+    n_candidates: int = 128
+
+
+@dataclass(frozen=True)
+class RandomTokenConfig(AttackConfig):
+    """RandomToken options; the default is the paper's.
+
+    Attributes:
+        n_attack_tokens: random tokens drawn per iteration.
+    """
+
+    n_attack_tokens: int = 10
+
+
+@dataclass(frozen=True)
+class BEASTConfig(AttackConfig):
+    """BEAST options; the defaults are the paper's runs (its config file said 15/15).
+
+    Attributes:
+        beam_width: beams kept after each iteration.
+        branch_factor: tokens the sampler proposes per beam and iteration.
+    """
+
+    beam_width: int = 7
+    branch_factor: int = 7
+
+
+ATTACK_CONFIGS: dict[str, type[AttackConfig]] = {
+    "gcg": GCGConfig,
+    "random_token": RandomTokenConfig,
+    "beast": BEASTConfig,
+}
+"""Attack method name (as in configs and paths) -> its options dataclass."""
