@@ -46,6 +46,12 @@ SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "sinfo", "scancel", "scontrol", "srun")
 PARTITION = "debug"
+# The node advertises this many times the host's CPUs (slurmd trusts slurm.conf over the
+# hardware: SlurmdParameters=config_overrides). Test jobs are short and spend most of their
+# time importing Python packages, and a job left pending behind others costs far more than
+# the CPU time it would share: Snakemake's SLURM executor lengthens its status-poll interval
+# by 10 s after every poll that sees no job finish.
+CPU_OVERSUBSCRIPTION = 2
 # slurmctld keeps finished jobs visible to `squeue` for MinJobAge seconds. Snakemake's SLURM
 # plugin polls `squeue` when there is no accounting database, so this must comfortably exceed
 # its status-check interval (the plugin even falls back to `sacct`, which does not work here,
@@ -160,6 +166,7 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
+SlurmdParameters=config_overrides
 DefMemPerCPU=256
 SchedulerType=sched/backfill
 # Start batch jobs as soon as they are submitted (the default batches them for up to 3 s).
@@ -409,7 +416,7 @@ def slurm_cluster(
         (root / "plugstack.conf").write_text("")
 
         node = _node_name()
-        cpus = _cpu_count()
+        cpus = _cpu_count() * CPU_OVERSUBSCRIPTION
         mem_mb = _real_memory_mb()
         cluster_name = "t" + uuid.uuid4().hex[:8]
         conf = root / "slurm.conf"

@@ -15,14 +15,16 @@ import torch
 from attack_fixtures import one_thread
 
 from robustness_scaling.adversarial_training import (
-    AdversarialTrainingSettings,
-    adversarial_round,
     attack_iterations,
     evaluation_rounds,
     number_of_rounds,
     rank_weights,
     training_mix,
     training_round,
+)
+from robustness_scaling.adversarial_training.training_round import (
+    AdversarialTrainingSettings,
+    adversarial_round,
 )
 from robustness_scaling.attacks import Attack
 from robustness_scaling.families import HUB_FAMILIES

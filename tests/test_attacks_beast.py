@@ -111,5 +111,6 @@ def test_gumbel_top_k_samples_the_softmax():
     probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
     noise = gumbel_noise([torch.Generator().manual_seed(0)], 20_000, 4)[0]
     first = (probs.log() + noise).argmax(-1)
-    torch.testing.assert_close(torch.bincount(first, minlength=4) / 20_000, probs, atol=0.01,
-                               rtol=0)
+    torch.testing.assert_close(
+        torch.bincount(first, minlength=4) / 20_000, probs, atol=0.01, rtol=0
+    )

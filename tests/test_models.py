@@ -96,10 +96,17 @@ def test_classifier_loads_from_a_local_path(tmp_path, tokenizer_dir, build, clas
 
 
 def test_missing_model_path_names_it(tmp_path):
-    with pytest.raises(ModelSourceError, match="cannot load a tokenizer from '.*nowhere'"):
+    with pytest.raises(ModelSourceError, match="model directory '.*nowhere' does not exist"):
         load_tokenizer(tmp_path / "nowhere")
-    with pytest.raises(ModelSourceError, match="cannot load a classifier from '.*nowhere'"):
+    with pytest.raises(ModelSourceError, match="model directory '.*nowhere' does not exist"):
         load_classifier(tmp_path / "nowhere", 0, torch.float32, CPU)
+
+
+def test_unloadable_model_directory_names_it(tmp_path):
+    with pytest.raises(ModelSourceError, match="cannot load a tokenizer from '.*'"):
+        load_tokenizer(tmp_path)
+    with pytest.raises(ModelSourceError, match="cannot load a classifier from '.*'"):
+        load_classifier(tmp_path, 0, torch.float32, CPU)
 
 
 @pytest.mark.parametrize(
@@ -125,3 +132,21 @@ def test_pretraining_compute_is_six_n_d():
     assert qwen.sizes["7B"].pretrain_tokens == qwen.sizes["3B"].pretrain_tokens == 10.5e12
     # Not the original study's bug: 3B and 7B keep their own parameter counts.
     assert qwen.sizes["3B"].classifier_params < qwen.sizes["7B"].classifier_params
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        {"hidden_size": 16, "num_layers": 1, "num_heads": 2},
+        {"hidden_size": 64, "num_layers": 3, "num_heads": 4, "intermediate_size": 100},
+    ],
+)
+def test_tiny_classifier_params_match_the_built_model(size):
+    from transformers import GPTNeoXForSequenceClassification
+
+    from robustness_scaling.tiny_family import classifier_params, gpt_neox_config
+
+    config = gpt_neox_config(size, 512, 0)
+    config.num_labels = 2
+    built = GPTNeoXForSequenceClassification(config).num_parameters()
+    assert classifier_params(size, 512) == built

@@ -42,6 +42,7 @@ def planned_jobs(folder: Path, configfile: str) -> dict[str, int]:
 
 
 def copy_workflow(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         source = REPO / name
         if source.is_dir():
@@ -111,7 +112,12 @@ def test_reordered_config_reruns_nothing(smoke):
 
 def test_finetune_setting_reruns_only_finetuning(smoke):
     variant = _variant(smoke, "lr", lambda c: c["finetune"].update(learning_rate=0.01))
-    assert planned_jobs(smoke, variant) == {"finetune": 4, "attack": 16, **DOWNSTREAM}
+    assert planned_jobs(smoke, variant) == {
+        "finetune": 4,
+        "adversarial_round": 6,
+        "attack": 24,
+        **DOWNSTREAM,
+    }
 
 
 def test_pretrain_setting_reruns_pretraining_and_what_follows(smoke):
@@ -119,24 +125,57 @@ def test_pretrain_setting_reruns_pretraining_and_what_follows(smoke):
     assert planned_jobs(smoke, variant) == {
         "pretrain": 2,
         "finetune": 4,
-        "attack": 16,
+        "adversarial_round": 6,
+        "attack": 24,
         **DOWNSTREAM,
     }
 
 
 def test_attack_setting_reruns_only_that_attack(smoke):
     variant = _variant(smoke, "topk", lambda c: c["attacks"]["gcg"]["options"].update(top_k=8))
-    assert planned_jobs(smoke, variant) == {"attack": 8, **DOWNSTREAM}
+    assert planned_jobs(smoke, variant) == {"attack": 12, **DOWNSTREAM}
 
 
 def test_a_larger_budget_computes_only_the_increment(smoke):
     variant = _variant(smoke, "budget", lambda c: c["attacks"]["gcg"].update(budgets=[1, 2, 3]))
-    assert planned_jobs(smoke, variant) == {"attack": 4, **DOWNSTREAM}
+    assert planned_jobs(smoke, variant) == {"attack": 6, **DOWNSTREAM}
+
+
+def test_more_rounds_compute_only_the_new_rounds(smoke):
+    variant = _variant(
+        smoke, "rounds", lambda c: c["adversarial_training"]["rounds"].update({"tiny-b": 3})
+    )
+    assert planned_jobs(smoke, variant) == {"adversarial_round": 2, "all": 1}
+
+
+def test_adversarial_rounds_chain_and_account_defense_compute(smoke):
+    for task in ("password_match", "word_length"):
+        cell = smoke / f"results/models/tiny/tiny-b/{task}/seed0"
+        first = json.loads((cell / "round1/metrics.json").read_text())
+        second = json.loads((cell / "round2/metrics.json").read_text())
+        assert second["defense_flops_cumulative"] == pytest.approx(
+            first["defense_flops_cumulative"]
+            + second["training_flops"]
+            + second["adversarial_generation_flops"]
+        )
+        assert (cell / "round2/pool.parquet").is_file()
+        assert len(pd.read_parquet(cell / "round2/pool.parquet")) == 8
+    table = pd.read_csv(smoke / "results/tables/attacks.csv")
+    trained = table[table["round"] == 2]
+    assert set(trained["size"]) == {"tiny-b"} and (trained["training_attack"] == "gcg").all()
+    assert (trained["defense_flops"] > 0).all()
+    assert (table.loc[table["round"] == 0, "defense_flops"] == 0).all()
 
 
 def test_one_size_changed_reruns_only_that_size(smoke):
     variant = _variant(smoke, "size", lambda c: c["tiny"]["sizes"]["tiny-b"].update(num_layers=2))
-    assert planned_jobs(smoke, variant) == {"pretrain": 1, "finetune": 2, "attack": 8, **DOWNSTREAM}
+    assert planned_jobs(smoke, variant) == {
+        "pretrain": 1,
+        "finetune": 2,
+        "adversarial_round": 4,
+        "attack": 16,
+        **DOWNSTREAM,
+    }
 
 
 def test_smoke_study_ends_with_tables_and_every_figure(smoke):

@@ -73,25 +73,24 @@ def _names(values: Any, allowed: Any, key: str) -> list[str]:
     return [f"`{key}`: unknown name(s) {unknown}; allowed: {', '.join(map(str, allowed))}"]
 
 
-def _attack_problems(attacks: Mapping[str, Any]) -> list[str]:
+def _attack_problems(attacks: Mapping[str, Any], key: str = "attacks") -> list[str]:
     """Unknown methods and options, checked against the attacks' own config dataclasses."""
-    if not attacks:
-        return []
     problems = []
     for name, settings in attacks.items():
+        where = f"{key}.{name}" if key == "attacks" else key
         method = settings.get("method", name)
         if method not in ATTACK_CONFIGS:
             problems.append(
-                f"`attacks.{name}`: unknown attack method {method!r}; name the entry after one, "
+                f"`{where}`: unknown attack method {method!r}; name the entry after one, "
                 f"or set `method` to one of: {', '.join(ATTACK_CONFIGS)}"
             )
             continue
         allowed = list(ATTACK_CONFIGS[method].__dataclass_fields__)
         unknown = sorted(set(settings["options"]) - set(allowed))
         if unknown:
+            options = f"{where}.options" if key == "attacks" else f"{where}.attack_options"
             problems.append(
-                f"`attacks.{name}.options`: unknown option(s) {unknown}; "
-                f"allowed: {', '.join(allowed)}"
+                f"`{options}`: unknown option(s) {unknown}; allowed: {', '.join(allowed)}"
             )
     return problems
 
@@ -116,6 +115,25 @@ def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
     for size, tasks in config["size_tasks"].items():
         problems += _names(tasks, list(TASKS), f"size_tasks.{size}")
     problems += _attack_problems(config["attacks"])
+    adversarial = config.get("adversarial_training")
+    if adversarial:
+        problems += _attack_problems(
+            {
+                adversarial["attack_name"]: {
+                    "method": adversarial["attack_method"],
+                    "options": adversarial["attack_options"],
+                }
+            },
+            key="adversarial_training",
+        )
+        rounds = adversarial["rounds"]
+        if isinstance(rounds, list) and len(rounds) != len(config["sizes"]):
+            problems.append(
+                f"`adversarial_training.rounds`: a list needs one entry per size "
+                f"({len(config['sizes'])}: {config['sizes']}), got {len(rounds)}"
+            )
+        if isinstance(rounds, dict) and "rounds_times_params" not in rounds:
+            problems += _names(rounds, config["sizes"], "adversarial_training.rounds")
     finetune = config["finetune"]
     if finetune["batch_size"] % finetune["minibatch_size"]:
         problems.append(

@@ -16,10 +16,19 @@ class ModelSourceError(ValueError):
     """A model or tokenizer that cannot be loaded; the message names the source."""
 
 
+def _check_local(source: str | Path) -> None:
+    """A source that is meant as a local path must exist: say so, not a hub-name error."""
+    text = str(source)
+    looks_local = Path(text).is_absolute() or text.startswith((".", "~")) or text.count("/") > 1
+    if looks_local and not Path(text).expanduser().is_dir():
+        raise ModelSourceError(f"model directory {text!r} does not exist")
+
+
 def load_tokenizer(source: str | Path) -> Any:
     """The tokenizer at ``source`` with pad = eos and right padding."""
     from transformers import AutoTokenizer
 
+    _check_local(source)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(source))
     except Exception as error:
@@ -36,6 +45,7 @@ def load_classifier(
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
+    _check_local(source)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialized score head" warning is expected
     try:

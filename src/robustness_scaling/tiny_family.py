@@ -66,3 +66,17 @@ def gpt_neox_config(size: Mapping[str, Any], vocab_size: int, eos_token_id: int)
         eos_token_id=eos_token_id,
         pad_token_id=eos_token_id,
     )
+
+
+def classifier_params(size: Mapping[str, Any], vocab_size: int) -> int:
+    """The parameter count of a tiny size's two-class classifier, computed without torch.
+
+    The workflow needs it while planning (the paper's rounds × parameters rule) and planning
+    must not build models. Matches ``GPTNeoXForSequenceClassification.num_parameters()``.
+    """
+    d, layers = size["hidden_size"], size["num_layers"]
+    inner = size.get("intermediate_size", 4 * d)
+    norms = 2 * (2 * d)
+    attention = (d * 3 * d + 3 * d) + (d * d + d)
+    mlp = (d * inner + inner) + (inner * d + d)
+    return vocab_size * d + layers * (norms + attention + mlp) + 2 * d + 2 * d

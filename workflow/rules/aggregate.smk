@@ -6,11 +6,11 @@ def evaluated_cells():
     largest budget hold every iteration."""
     pairs = []
     for size, task, seed in cells(config):
-        cell = dict(family=FAMILY, size=size, task=task, seed=seed, round=0)
-        for attack in config["attacks"]:
-            records = ATTACK_CELL.format(**cell, attack=attack, budget=budgets(attack)[-1])
-            model = f"results/models/{FAMILY}/{size}/{task}/seed{seed}/round0"
-            pairs.append((f"{records}.parquet", model))
+        for k in eval_rounds_of(size):
+            cell = dict(family=FAMILY, size=size, task=task, seed=seed, round=k)
+            for attack in config["attacks"]:
+                records = ATTACK_CELL.format(**cell, attack=attack, budget=budgets(attack)[-1])
+                pairs.append((f"{records}.parquet", MODEL_CELL.format(**cell)))
     return pairs
 
 
@@ -30,7 +30,7 @@ if not FIGURES_ONLY:
         output:
             TABLE,
         params:
-            training_attack="",
+            training_attack=ADVERSARIAL["attack_name"] if ADVERSARIAL else "",
             code=code("robustness_scaling.stages.aggregate_tables"),
         log:
             "logs/aggregate.log",

@@ -56,12 +56,14 @@ def attack_inputs(w):
 
 
 def attack_targets():
+    """Every evaluation attack at every budget on every evaluated round of every cell."""
     return [
         ATTACK_CELL.format(
-            family=FAMILY, size=size, task=task, seed=seed, round=0, attack=attack, budget=budget
+            family=FAMILY, size=size, task=task, seed=seed, round=k, attack=attack, budget=budget
         )
         + ".parquet"
         for size, task, seed in cells(config)
+        for k in eval_rounds_of(size)
         for attack in config["attacks"]
         for budget in budgets(attack)
     ]

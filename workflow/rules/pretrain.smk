@@ -7,6 +7,10 @@ def corpus_settings():
     return [config["task_settings"][task]["include_instructions"] for task in CORPUS_TASKS]
 
 
+localrules:
+    tokenizer,  # seconds of work: not worth a cluster job and its queueing
+
+
 rule tokenizer:
     input:
         corpus=expand("results/data/{task}/train.jsonl", task=CORPUS_TASKS),

@@ -4,7 +4,9 @@ Round 0 is the finetuned model. Round k is made from round k−1's directory by
 :func:`adversarial_round`: attack fresh training examples with the current model, add them all
 to the pool, train one epoch on a mix of pool and clean examples. :mod:`.schedule` holds the
 pure functions the workflow needs to lay out the chain: rounds per size, evaluated rounds and
-the attack-strength ramp.
+the attack-strength ramp. This package's namespace holds only those light pieces, so the
+Snakefile can plan rounds without importing torch; the round itself lives in
+:mod:`.training_round`.
 
 Usage::
 
@@ -22,18 +24,8 @@ from robustness_scaling.adversarial_training.schedule import (
     evaluation_rounds,
     number_of_rounds,
 )
-from robustness_scaling.adversarial_training.training_round import (
-    EXAMPLES_FILE,
-    POOL_FILE,
-    AdversarialTrainingSettings,
-    adversarial_round,
-)
 
 __all__ = [
-    "EXAMPLES_FILE",
-    "POOL_FILE",
-    "AdversarialTrainingSettings",
-    "adversarial_round",
     "attack_iterations",
     "evaluation_rounds",
     "number_of_rounds",

@@ -8,7 +8,10 @@ from typing import Any
 
 import torch
 
-from robustness_scaling.adversarial_training import AdversarialTrainingSettings, adversarial_round
+from robustness_scaling.adversarial_training.training_round import (
+    AdversarialTrainingSettings,
+    adversarial_round,
+)
 from robustness_scaling.runtime import get_logger, resolve_device, resolve_dtype, setup_job
 from robustness_scaling.splits import read_split
 from robustness_scaling.tasks import Placement, get_task

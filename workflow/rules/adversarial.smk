@@ -1,0 +1,97 @@
+"""Adversarial training as a chain of cached rounds: round k is made from round k-1."""
+
+from robustness_scaling.adversarial_training import evaluation_rounds, number_of_rounds
+from robustness_scaling.tiny_family import classifier_params
+
+ADVERSARIAL = config.get("adversarial_training")
+MODEL_CELL = "results/models/{family}/{size}/{task}/seed{seed}/round{round}"
+
+
+def n_params_of(size):
+    """A size's classifier parameter count, known while planning (no model is built)."""
+    if FAMILY == "tiny":
+        return classifier_params(config["tiny"]["sizes"][size], config["tiny"]["vocab_size"])
+    return HUB_FAMILIES[FAMILY].sizes[size].classifier_params
+
+
+def rounds_of(size):
+    """Adversarial-training rounds of a size; 0 for a finetuning-only study."""
+    if not ADVERSARIAL:
+        return 0
+    return number_of_rounds(ADVERSARIAL["rounds"], size, config["sizes"], n_params_of(size))
+
+
+def eval_rounds_of(size):
+    """The rounds of a size that the evaluation attacks attack (always round 0)."""
+    n_rounds = rounds_of(size)
+    if n_rounds == 0:
+        return [0]
+    spec = ADVERSARIAL["eval_rounds"]
+    if isinstance(spec, int):
+        return evaluation_rounds(n_rounds, spec)
+    return sorted({0, *(r for r in spec if r <= n_rounds)})
+
+
+def round_settings(size):
+    """What a round depends on: the settings, plus the round count only while the ramp spans it."""
+    settings = {k: v for k, v in ADVERSARIAL.items() if k not in ("rounds", "eval_rounds")}
+    settings["n_train"] = config["finetune"]["n_train"]
+    settings["n_val"] = config["finetune"]["n_val"]
+    if settings["ramp"] and "ramp_rounds" not in settings:
+        settings["ramp_rounds"] = rounds_of(size)
+    return canonical(settings)
+
+
+def training_sampler():
+    if ADVERSARIAL["attack_method"] != "beast":
+        return None
+    return beast_sampler()
+
+
+def round_inputs(w):
+    inputs = {
+        "previous": MODEL_CELL.format(**{**dict(w.items()), "round": int(w.round) - 1}),
+        "train": f"results/data/{w.task}/train.jsonl",
+        "validation": f"results/data/{w.task}/validation.jsonl",
+    }
+    sampler = training_sampler()
+    if sampler is not None and sampler.startswith("results/"):
+        inputs["sampler"] = sampler
+    return inputs
+
+
+def trained_models():
+    return [
+        MODEL_CELL.format(family=FAMILY, size=size, task=task, seed=seed, round=rounds_of(size))
+        for size, task, seed in cells(config)
+        if rounds_of(size) > 0
+    ]
+
+
+if ADVERSARIAL:
+
+    rule adversarial_round:
+        input:
+            unpack(round_inputs),
+        output:
+            directory(MODEL_CELL),
+        wildcard_constraints:
+            round=r"[1-9]\d*",
+        params:
+            settings=lambda w: round_settings(w.size),
+            task_settings=lambda w: canonical(config["task_settings"][w.task]),
+            sampler=training_sampler(),
+            dtype=config["runtime"]["dtype"],
+            resume=lambda w: f"{RESUME}/{MODEL_CELL.format(**dict(w.items()))}",
+            code=code("robustness_scaling.stages.adversarial_round"),
+        log:
+            "logs/adversarial/{family}/{size}/{task}/seed{seed}/round{round}.log",
+        benchmark:
+            "results/benchmarks/adversarial/{family}/{size}/{task}/seed{seed}/round{round}.tsv"
+        threads: resource("adversarial_round", "threads", 1)
+        resources:
+            **stage_resources("adversarial_round"),
+        conda:
+            "../../envs/robustness-scaling.yaml"
+        script:
+            "../scripts/adversarial_round.py"

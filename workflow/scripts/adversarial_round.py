@@ -1,0 +1,29 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # also in a conda env
+
+from robustness_scaling.stages.adversarial_round import adversarial_round_cell
+
+# Tracebacks land in the job's log, next to its progress lines; the process owns the handle.
+sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115
+w = snakemake.wildcards
+# A round depends on the ramp's horizon, not on how many rounds follow it (adversarial.smk).
+horizon = max(int(w.round), snakemake.params.settings.get("ramp_rounds") or 0)
+adversarial_round_cell(
+    int(w.round),
+    horizon,
+    w.task,
+    int(w.seed),
+    Path(snakemake.input.previous),
+    Path(snakemake.input.train),
+    Path(snakemake.input.validation),
+    snakemake.params.task_settings,
+    snakemake.params.settings,
+    snakemake.params.sampler,
+    {"device": snakemake.config["runtime"]["device"], "dtype": snakemake.params.dtype},
+    Path(snakemake.output[0]),
+    Path(snakemake.params.resume),
+    threads=snakemake.threads,
+    log=snakemake.log[0],
+)
