@@ -1,7 +1,7 @@
 """Scaling trends in language-model robustness: the study's workflow.
 
-data -> (tokenizer, pretrain: offline family) -> finetune -> attack at budgets -> aggregate ->
-plot. Every cell is a file target. Run `snakemake --cores N` (the default study) or
+data -> (tokenizer, pretrain: offline family) -> finetune -> adversarial round k -> attack at
+budgets -> aggregate -> plot. Every cell is a file target. Run `snakemake --cores N` (the default study) or
 `snakemake --cores N --configfile config/X.yaml`; `snakemake figures` redraws every figure
 from results/tables/attacks.csv alone.
 """
@@ -22,6 +22,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/finetune.smk"
+include: "workflow/rules/adversarial.smk"
 include: "workflow/rules/attack.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/plots.smk"
@@ -31,5 +32,6 @@ rule all:
     default_target: True
     input:
         finetuned_models(),
+        trained_models(),
         attack_targets(),
         rules.figures.input,

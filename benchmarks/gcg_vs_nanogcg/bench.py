@@ -36,24 +36,33 @@ def build(workdir: Path) -> None:
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.train_from_iterator(lines, trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE, special_tokens=[EOS],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    ))
+    tokenizer.train_from_iterator(
+        lines,
+        trainers.BpeTrainer(
+            vocab_size=VOCAB_SIZE,
+            special_tokens=[EOS],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     tokenizer.save(str(workdir / "tokenizer.json"))
     (workdir / "spec.json").write_text(json.dumps({"vocab_size": tokenizer.get_vocab_size()}))
     for shape, dims in SHAPES.items():
         torch.manual_seed(0)
-        model = GPTNeoXForCausalLM(GPTNeoXConfig(vocab_size=VOCAB_SIZE, rotary_pct=0.25,
-                                                 **dims))
+        model = GPTNeoXForCausalLM(GPTNeoXConfig(vocab_size=VOCAB_SIZE, rotary_pct=0.25, **dims))
         torch.save(model.state_dict(), workdir / f"{shape}.pt")
 
 
 def worker(python: Path, script: str, threads: int, *args: object) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(HERE), "TOKENIZERS_PARALLELISM": "false",
-           "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    done = subprocess.run([str(python), str(HERE / script), *map(str, args)], env=env,
-                          capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(HERE),
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+    }
+    done = subprocess.run(
+        [str(python), str(HERE / script), *map(str, args)], env=env, capture_output=True, text=True
+    )
     if done.returncode:
         raise RuntimeError(f"{script} {args} failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -65,18 +74,31 @@ def load_average() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--nanogcg-python", type=Path,
-                        default=HERE / ".venv-nanogcg" / "bin" / "python")
+    parser.add_argument(
+        "--nanogcg-python", type=Path, default=HERE / ".venv-nanogcg" / "bin" / "python"
+    )
     parser.add_argument("--steps-14m", type=int, default=4)
     parser.add_argument("--steps-70m", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="alternating nanoGCG/ours rounds per shape, against load drift")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads on both sides (1 resists a shared machine's load)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="alternating nanoGCG/ours rounds per shape, against load drift",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads on both sides (1 resists a shared machine's load)",
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
-    results = {"load_before": load_average(), "cpus": os.cpu_count(), "threads": args.threads,
-               "runs": []}
+    results = {
+        "load_before": load_average(),
+        "cpus": os.cpu_count(),
+        "threads": args.threads,
+        "runs": [],
+    }
     plan = [("14m", args.steps_14m, "8,32"), ("70m", args.steps_70m, "8")]
     nano, ours = args.nanogcg_python, Path(sys.executable)
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,12 +106,33 @@ def main() -> None:
         build(workdir)
         for shape, steps, batches in plan:
             for _ in range(args.rounds):
-                results["runs"].append(worker(nano, "run_nanogcg.py", args.threads, workdir,
-                                              shape, steps))
-                results["runs"].append(worker(ours, "run_ours.py", args.threads, workdir,
-                                              shape, steps, "1", args.batch_size))
-            results["runs"].append(worker(ours, "run_ours.py", args.threads, workdir, shape,
-                                          steps, batches, args.batch_size))
+                results["runs"].append(
+                    worker(nano, "run_nanogcg.py", args.threads, workdir, shape, steps)
+                )
+                results["runs"].append(
+                    worker(
+                        ours,
+                        "run_ours.py",
+                        args.threads,
+                        workdir,
+                        shape,
+                        steps,
+                        "1",
+                        args.batch_size,
+                    )
+                )
+            results["runs"].append(
+                worker(
+                    ours,
+                    "run_ours.py",
+                    args.threads,
+                    workdir,
+                    shape,
+                    steps,
+                    batches,
+                    args.batch_size,
+                )
+            )
             results[f"load_after_{shape}"] = load_average()
     (HERE / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     print(table(results))
@@ -107,8 +150,7 @@ def table(results: dict) -> str:
         nano = [r for r in runs if r["side"] == "nanogcg"]
         single = [r for r in runs if r["side"] == "ours" and "scoring" in r]
         ratios = [n["median_s"] / o["median_s"] for n, o in zip(nano, single, strict=True)]
-        rate = {1: statistics.median(r["throughput"]["1"]["examples_its_per_s"]
-                                     for r in single)}
+        rate = {1: statistics.median(r["throughput"]["1"]["examples_its_per_s"] for r in single)}
         for r in runs:
             if r["side"] == "ours" and "scoring" not in r:
                 rate.update({int(k): v["examples_its_per_s"] for k, v in r["throughput"].items()})

@@ -24,10 +24,18 @@ SEARCH_WIDTH = 512
 TOP_K = 256
 SHAPES = {
     # Pythia layer shapes (EleutherAI/pythia-14m and -70m) with the benchmark's vocabulary.
-    "14m": {"hidden_size": 128, "num_hidden_layers": 6, "num_attention_heads": 4,
-            "intermediate_size": 512},
-    "70m": {"hidden_size": 512, "num_hidden_layers": 6, "num_attention_heads": 8,
-            "intermediate_size": 2048},
+    "14m": {
+        "hidden_size": 128,
+        "num_hidden_layers": 6,
+        "num_attention_heads": 4,
+        "intermediate_size": 512,
+    },
+    "70m": {
+        "hidden_size": 512,
+        "num_hidden_layers": 6,
+        "num_attention_heads": 8,
+        "intermediate_size": 2048,
+    },
 }
 
 
@@ -36,8 +44,12 @@ def load(workdir: Path, shape: str) -> tuple[GPTNeoXForCausalLM, PreTrainedToken
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_file=str(workdir / "tokenizer.json"), eos_token=EOS, pad_token=EOS
     )
-    config = GPTNeoXConfig(vocab_size=spec["vocab_size"], rotary_pct=0.25,
-                           pad_token_id=tokenizer.pad_token_id, **SHAPES[shape])
+    config = GPTNeoXConfig(
+        vocab_size=spec["vocab_size"],
+        rotary_pct=0.25,
+        pad_token_id=tokenizer.pad_token_id,
+        **SHAPES[shape],
+    )
     config._attn_implementation = "sdpa"
     model = GPTNeoXForCausalLM(config)
     state = torch.load(workdir / f"{shape}.pt", weights_only=True)

@@ -25,13 +25,27 @@ def main(workdir: Path, shape: str, n_steps: int) -> None:
     nanogcg.gcg.GCG.compute_token_gradient = timed_gradient
     logging.getLogger("nanogcg").setLevel(logging.WARNING)
     config = nanogcg.GCGConfig(
-        num_steps=n_steps, optim_str_init=INIT, search_width=SEARCH_WIDTH, topk=TOP_K,
-        allow_non_ascii=True, seed=0, verbosity="WARNING",
+        num_steps=n_steps,
+        optim_str_init=INIT,
+        search_width=SEARCH_WIDTH,
+        topk=TOP_K,
+        allow_non_ascii=True,
+        seed=0,
+        verbosity="WARNING",
     )
     result = nanogcg.run(model, tokenizer, PROMPT, TARGET, config)
     stamps.append(now())
-    print(json.dumps({"side": "nanogcg", "shape": shape, "torch_threads": torch.get_num_threads(),
-                      "final_loss": result.losses[-1], **step_times(stamps)}))
+    print(
+        json.dumps(
+            {
+                "side": "nanogcg",
+                "shape": shape,
+                "torch_threads": torch.get_num_threads(),
+                "final_loss": result.losses[-1],
+                **step_times(stamps),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

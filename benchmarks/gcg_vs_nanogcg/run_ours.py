@@ -34,14 +34,26 @@ SUFFIX = Placement(position=1.0)
 
 
 def example() -> Example:
-    return Example(instructions="", content=(PROMPT,), answer_prompt="", clf_label=0,
-                   proxy_clf_label=1, gen_target="", proxy_gen_target=TARGET)
+    return Example(
+        instructions="",
+        content=(PROMPT,),
+        answer_prompt="",
+        clf_label=0,
+        proxy_clf_label=1,
+        gen_target="",
+        proxy_gen_target=TARGET,
+    )
 
 
 def timed_attack(model, tokenizer, batch_size: int) -> tuple[GCG, list[float], list[tuple]]:
     """Our GCG with a timestamp at the start of each step and the last scoring call's args."""
-    config = GCGConfig(n_attack_tokens=N_ATTACK_TOKENS, initial_text=INIT, top_k=TOP_K,
-                       n_candidates=SEARCH_WIDTH, batch_size=batch_size)
+    config = GCGConfig(
+        n_attack_tokens=N_ATTACK_TOKENS,
+        initial_text=INIT,
+        top_k=TOP_K,
+        n_candidates=SEARCH_WIDTH,
+        batch_size=batch_size,
+    )
     attack = GCG(model, tokenizer, config)
     stamps: list[float] = []
     scored: list[tuple] = []
@@ -80,14 +92,22 @@ def scoring_flops_per_s(attack: GCG, args: tuple, repeats: int = 3) -> dict[str,
         start = now()
         attack.scorer.score(*args)
         times.append(now() - start)
-    return {"flops": counter.get_total_flops(), "seconds": statistics.median(times),
-            "rows": len(args[2])}
+    return {
+        "flops": counter.get_total_flops(),
+        "seconds": statistics.median(times),
+        "rows": len(args[2]),
+    }
 
 
 def main(workdir: Path, shape: str, n_steps: int, batches: list[int], batch_size: int) -> None:
     model, tokenizer = load(workdir, shape)
-    out: dict = {"side": "ours", "shape": shape, "torch_threads": torch.get_num_threads(),
-                 "batch_size": batch_size, "throughput": {}}
+    out: dict = {
+        "side": "ours",
+        "shape": shape,
+        "torch_threads": torch.get_num_threads(),
+        "batch_size": batch_size,
+        "throughput": {},
+    }
     matmul = matmul_flops_per_s()
     for n_examples in batches:
         attack, stamps, scored = timed_attack(model, tokenizer, batch_size)
@@ -96,18 +116,27 @@ def main(workdir: Path, shape: str, n_steps: int, batches: list[int], batch_size
         stamps.append(now())
         timing = step_times(stamps)
         out["throughput"][n_examples] = {
-            **timing, "examples_its_per_s": n_examples / timing["median_s"],
+            **timing,
+            "examples_its_per_s": n_examples / timing["median_s"],
             "final_loss": float(np.mean(result.records["loss"].iloc[-n_examples:])),
         }
         if n_examples == 1:
             out.update(timing)
             score = scoring_flops_per_s(attack, scored[0])
-            out["scoring"] = {**score, "flops_per_s": score["flops"] / score["seconds"],
-                              "matmul_flops_per_s": matmul}
+            out["scoring"] = {
+                **score,
+                "flops_per_s": score["flops"] / score["seconds"],
+                "matmul_flops_per_s": matmul,
+            }
             out["scoring"]["fraction_of_matmul"] = out["scoring"]["flops_per_s"] / matmul
     print(json.dumps(out))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]),
-         [int(x) for x in sys.argv[4].split(",")], int(sys.argv[5]))
+    main(
+        Path(sys.argv[1]),
+        sys.argv[2],
+        int(sys.argv[3]),
+        [int(x) for x in sys.argv[4].split(",")],
+        int(sys.argv[5]),
+    )
