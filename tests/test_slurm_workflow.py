@@ -37,11 +37,12 @@ except ImportError:  # tests/ imported as a package
 pytestmark = pytest.mark.slurm
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "config", "workflow", "profiles", "envs"]
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "config", "workflow", "profiles", "envs", "src"]
 TEST_PROFILE = REPO / "tests" / "data" / "profiles" / "slurm-test"
 SLURM_PROFILE_ARGS = ["--profile", "profiles/slurm", "--profile", str(TEST_PROFILE)]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 RUN_TIMEOUT = 300
+TABLE = "results/tables/attacks.csv"
 
 slurm_cluster = slurm_cluster_fixture(scope="session", name="slurm_cluster")
 
@@ -199,6 +200,16 @@ def smoke_targets() -> list[str]:
     ]
 
 
+def cluster_smoke_config(folder: Path) -> str:
+    """The smoke study cut to one attack budget and no adversarial rounds: every stage kind
+    (data, tokenizer, pretrain, finetune, attack, aggregate) in the fewest sequential SLURM
+    stages, since each costs the executor's polling delay."""
+    config = yaml.safe_load((folder / "config/smoke.yaml").read_text())
+    config.pop("adversarial_training", None)
+    config["attacks"] = {"gcg": {**config["attacks"]["gcg"], "budgets": [1]}}
+    return write_config(folder, "slurm-smoke", config)
+
+
 def write_config(folder: Path, name: str, config: dict) -> str:
     (folder / "config" / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return f"config/{name}.yaml"
@@ -266,21 +277,13 @@ def background(snapshot, tmp_path_factory):
     bad = tmp_path_factory.mktemp("slurm-bad-input")
     # The smoke study's finetuned models: the stages this module covers (targets first:
     # --configfile takes every argument after it).
-    config = [*smoke_targets(), "--configfile", "config/smoke.yaml"]
+    folders = {name: snapshot.copy_workflow(smoke / name) for name in ("cluster", "local")}
+    config = [TABLE, "--configfile", cluster_smoke_config(folders["cluster"])]
+    cluster_smoke_config(folders["local"])
     bad_folder, bad_args, culprit = _bad_input_workflow(snapshot, bad)
     runs = Background(
-        Snakemake(
-            snapshot.copy_workflow(smoke / "cluster"),
-            [*SLURM_PROFILE_ARGS, *config],
-            snapshot.env,
-            "cluster",
-        ),
-        Snakemake(
-            snapshot.copy_workflow(smoke / "local"),
-            ["--cores", "2", *config],
-            snapshot.env,
-            "local",
-        ),
+        Snakemake(folders["cluster"], [*SLURM_PROFILE_ARGS, *config], snapshot.env, "cluster"),
+        Snakemake(folders["local"], ["--cores", "2", *config], snapshot.env, "local"),
         Snakemake(bad_folder, bad_args, snapshot.env, "bad-input"),
         culprit,
     )
@@ -316,6 +319,8 @@ def test_smoke_study_on_slurm_equals_local_run(smoke_runs):
     different = [path for path in local if cluster[path] != local[path]]
     assert not different, f"SLURM and local runs differ in {different}"
     assert not any((smoke_runs.cluster / "results/.resume").rglob("*.pt"))
+    tables = [folder / TABLE for folder in (smoke_runs.local, smoke_runs.cluster)]
+    assert tables[0].read_bytes() == tables[1].read_bytes()
 
 
 def test_heavy_stages_ran_as_slurm_jobs_and_data_locally(smoke_runs, slurm_cluster):
@@ -324,7 +329,15 @@ def test_heavy_stages_ran_as_slurm_jobs_and_data_locally(smoke_runs, slurm_clust
     assert "task_data" in local  # a local rule
     assert {"pretrain", "finetune"} <= remote
     assert not local & remote
-    assert local | remote == {"task_data", "tokenizer", "pretrain", "finetune"}
+    assert {"pretrain", "finetune", "attack"} <= remote
+    assert local | remote == {
+        "task_data",
+        "tokenizer",
+        "pretrain",
+        "finetune",
+        "attack",
+        "aggregate",
+    }
 
     # Every rule not run locally was a SLURM job of this run, and every such job completed.
     jobs = slurm_jobs(slurm_cluster, run.run_id)

@@ -20,7 +20,7 @@ import torch
 
 from robustness_scaling.atomic import atomic_path
 from robustness_scaling.attacks import AttackState, build_attack, correctly_classified
-from robustness_scaling.models import load_classifier, load_tokenizer
+from robustness_scaling.models import load_causal_lm, load_classifier, load_tokenizer
 from robustness_scaling.tasks import Example, Placement, get_task
 
 
@@ -40,12 +40,6 @@ class AttackCell:
         if self.position is None:
             return get_task(task).placement
         return Placement(position=self.position)
-
-
-def _load_sampler(source: str, dtype: torch.dtype, device: torch.device) -> torch.nn.Module:
-    from transformers import AutoModelForCausalLM
-
-    return AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device).eval()
 
 
 def _save(records: pd.DataFrame, state: AttackState | None, parquet: Path, state_path: Path):
@@ -86,7 +80,7 @@ def run_attack_cell(
     started = time.monotonic()
     tokenizer = load_tokenizer(model_dir)
     model = load_classifier(model_dir, tokenizer.pad_token_id, dtype, device).eval()
-    sampler = _load_sampler(sampler_source, dtype, device) if cell.method == "beast" else None
+    sampler = load_causal_lm(sampler_source, dtype, device) if cell.method == "beast" else None
     attack = build_attack(cell.method, model, tokenizer, cell.options, sampler)
     keep = correctly_classified(model, tokenizer, examples, include_instructions)
     log.info(

@@ -60,6 +60,18 @@ def load_classifier(
     return model.to(device)
 
 
+def load_causal_lm(source: str | Path, dtype: torch.dtype, device: torch.device) -> torch.nn.Module:
+    """A causal LM in eval mode (BEAST's proposal model), from a hub name or a local directory."""
+    from transformers import AutoModelForCausalLM
+
+    _check_local(source)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype)
+    except Exception as error:
+        raise ModelSourceError(f"cannot load a causal LM from {str(source)!r}: {error}") from error
+    return model.to(device).eval()
+
+
 def pad_batch(
     sequences: list[list[int]], pad_token_id: int, device: torch.device
 ) -> dict[str, torch.Tensor]:

@@ -15,10 +15,14 @@ def n_params_of(size):
 
 
 def rounds_of(size):
-    """Adversarial-training rounds of a size; 0 for a finetuning-only study."""
+    """Adversarial-training rounds of a size; 0 for a finetuning-only study, and for a size
+    that a size -> rounds mapping leaves out (the paper trained Pythia up to 2.8b only)."""
     if not ADVERSARIAL:
         return 0
-    return number_of_rounds(ADVERSARIAL["rounds"], size, config["sizes"], n_params_of(size))
+    spec = ADVERSARIAL["rounds"]
+    if isinstance(spec, dict) and "rounds_times_params" not in spec and size not in spec:
+        return 0
+    return number_of_rounds(spec, size, config["sizes"], n_params_of(size))
 
 
 def eval_rounds_of(size):

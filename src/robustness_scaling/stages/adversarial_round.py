@@ -6,21 +6,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from robustness_scaling.adversarial_training.training_round import (
     AdversarialTrainingSettings,
     adversarial_round,
 )
+from robustness_scaling.models import load_causal_lm
 from robustness_scaling.runtime import get_logger, resolve_device, resolve_dtype, setup_job
 from robustness_scaling.splits import read_split
 from robustness_scaling.tasks import Placement, get_task
-
-
-def _load_sampler(source: str, dtype: torch.dtype, device: torch.device) -> torch.nn.Module:
-    from transformers import AutoModelForCausalLM
-
-    return AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device).eval()
 
 
 def adversarial_round_cell(
@@ -66,7 +59,7 @@ def adversarial_round_cell(
         placement=placement,
         include_instructions=task_settings["include_instructions"],
         seed=seed,
-        sampler=None if sampler is None else _load_sampler(sampler, dtype, device),
+        sampler=None if sampler is None else load_causal_lm(sampler, dtype, device),
         device=device,
         dtype=dtype,
         resume=resume,
