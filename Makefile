@@ -1,4 +1,5 @@
-# `make run` runs the default study end to end; `make test` runs the test suite.
+# `make run` runs the default study end to end and builds report.html; `make test` runs the
+# test suite.
 # Both bootstrap .venv first and are idempotent.
 #
 # TORCH_SPEC picks the torch build: plain `torch` gives PyPI's default (CUDA on Linux x86_64).
@@ -21,6 +22,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report report.html
 
 test: $(STAMP)
 	$(BIN)/ruff check .
