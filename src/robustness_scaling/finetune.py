@@ -17,8 +17,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robustness_scaling.atomic import atomic_path, write_json
-from robustness_scaling.models import load_classifier, load_tokenizer, pad_batch, predict_labels
+from robustness_scaling.models import (
+    load_classifier,
+    load_tokenizer,
+    pad_batch,
+    predict_labels,
+    save_model_dir,
+)
 from robustness_scaling.tasks import Example, model_input
 from robustness_scaling.training import (
     Batch,
@@ -167,10 +172,7 @@ def finetune(
         "n_params": n_params,
         "pretrain_flops": pretrain_flops,
     }
-    with atomic_path(out_dir) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        write_json(tmp / "metrics.json", metrics)
+    save_model_dir(out_dir, model, tokenizer, metrics)
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     return metrics

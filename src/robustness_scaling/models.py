@@ -6,10 +6,13 @@ pad = eos and right padding, as in the paper.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from robustness_scaling.atomic import atomic_path, write_json
 
 
 class ModelSourceError(ValueError):
@@ -70,6 +73,23 @@ def load_causal_lm(source: str | Path, dtype: torch.dtype, device: torch.device)
     except Exception as error:
         raise ModelSourceError(f"cannot load a causal LM from {str(source)!r}: {error}") from error
     return model.to(device).eval()
+
+
+def save_model_dir(
+    out_dir: str | Path,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    metrics: Mapping[str, Any],
+    extra: Callable[[Path], None] | None = None,
+) -> None:
+    """Write a model directory atomically: safetensors weights, tokenizer, ``metrics.json``, and
+    whatever ``extra`` writes into the folder. It appears complete or not at all."""
+    with atomic_path(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json(tmp / "metrics.json", metrics)
+        if extra is not None:
+            extra(tmp)
 
 
 def pad_batch(

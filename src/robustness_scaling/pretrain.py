@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from robustness_scaling.atomic import atomic_path, write_json
-from robustness_scaling.models import load_tokenizer
+from robustness_scaling.models import load_tokenizer, save_model_dir
 from robustness_scaling.tiny_family import gpt_neox_config
 from robustness_scaling.training import (
     Batch,
@@ -118,10 +117,7 @@ def pretrain(
         "loss_curve": state.losses,
         "steps": state.step,
     }
-    with atomic_path(out_dir) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        write_json(tmp / "metrics.json", metrics)
+    save_model_dir(out_dir, model, tokenizer, metrics)
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     return metrics

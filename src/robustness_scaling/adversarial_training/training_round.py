@@ -36,9 +36,9 @@ from robustness_scaling.adversarial_training.pool import (
     write_pool,
 )
 from robustness_scaling.adversarial_training.schedule import attack_iterations
-from robustness_scaling.atomic import atomic_path, read_json, write_json
+from robustness_scaling.atomic import atomic_path, read_json
 from robustness_scaling.finetune import CONTEXT_MARGIN, clean_accuracy, tokenize_examples
-from robustness_scaling.models import load_classifier, load_tokenizer, pad_batch
+from robustness_scaling.models import load_classifier, load_tokenizer, pad_batch, save_model_dir
 from robustness_scaling.tasks.base import Example, Placement, model_input, with_attack
 from robustness_scaling.training import (
     Batch,
@@ -350,12 +350,12 @@ def adversarial_round(
         len(clean_rows),
         time.monotonic() - started,
     )
-    with atomic_path(out_dir) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        write_json(tmp / "metrics.json", metrics)
-        write_pool(pool, tmp / POOL_FILE)
-        _write_examples(tmp / EXAMPLES_FILE, new_rows)
+
+    def pool_and_examples(folder: Path) -> None:
+        write_pool(pool, folder / POOL_FILE)
+        _write_examples(folder / EXAMPLES_FILE, new_rows)
+
+    save_model_dir(out_dir, model, tokenizer, metrics, extra=pool_and_examples)
     if resume is not None:
         for name in (*ATTACK_CHECKPOINT_FILES, LOSSES_FILE, TRAIN_CHECKPOINT):
             (resume / name).unlink(missing_ok=True)
