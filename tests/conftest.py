@@ -1,4 +1,5 @@
-"""Shared fixtures: the repository, a small task corpus, a locally trained tokenizer."""
+"""Shared fixtures: the repository, a small task corpus, locally trained tokenizers, and the
+single-threaded torch the attack tests run under."""
 
 from __future__ import annotations
 
@@ -54,3 +55,19 @@ def neox_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -> P
     path = save_random_lm(config, tmp_path_factory.mktemp("neox"), tokenizer_dir)
     (path / "metrics.json").write_text('{"pretrain_flops": 0}')  # as the pretrain stage records
     return path
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Torch single-threaded for one test module, then restored (see attack_fixtures)."""
+    from attack_fixtures import one_thread
+
+    yield from one_thread()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tmp_path_factory: pytest.TempPathFactory):
+    """The attack tests' tokenizer: the offline family's BPE on task-like text."""
+    from attack_fixtures import build_tokenizer
+
+    return build_tokenizer(tmp_path_factory.mktemp("attack-tokenizer"))

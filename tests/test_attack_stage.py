@@ -49,7 +49,7 @@ def _run(cell, classifier_dir, examples, budget, folder: Path, previous=None, re
         cell,
         "password_match",
         examples,
-        False,
+        {"include_instructions": False},
         classifier_dir,
         budget,
         previous,

@@ -7,9 +7,7 @@ import pandas as pd
 import pytest
 import torch
 from attack_fixtures import (
-    build_tokenizer,
     examples,
-    one_thread,
     tiny_causal_lm,
     tiny_classifier,
 )
@@ -23,14 +21,7 @@ CHUNK = Placement(overwritable_chunk=1)
 SMALL = BEASTConfig(beam_width=3, branch_factor=4)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    yield from one_thread()
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    return build_tokenizer(tmp_path_factory.mktemp("tokenizer"))
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-from attack_fixtures import build_tokenizer, examples, one_thread, tiny_causal_lm, tiny_classifier
+from attack_fixtures import examples, tiny_causal_lm, tiny_classifier
 
 from robustness_scaling.attacks import GCG, AttackState, GCGConfig
 from robustness_scaling.flops import forward_flops, training_flops
@@ -15,14 +15,7 @@ CHUNK = Placement(overwritable_chunk=1)
 SMALL = GCGConfig(top_k=24, n_candidates=12, seed=3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    yield from one_thread()
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    return build_tokenizer(tmp_path_factory.mktemp("tokenizer"))
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

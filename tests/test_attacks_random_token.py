@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from attack_fixtures import build_tokenizer, examples, one_thread, tiny_classifier
+from attack_fixtures import examples, tiny_classifier
 
 from robustness_scaling.attacks import (
     RandomToken,
@@ -19,14 +19,7 @@ from robustness_scaling.tasks.base import Placement
 CHUNK = Placement(overwritable_chunk=1)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    yield from one_thread()
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    return build_tokenizer(tmp_path_factory.mktemp("tokenizer"))
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

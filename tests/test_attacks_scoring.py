@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from attack_fixtures import build_tokenizer, examples, one_thread, tiny_causal_lm, tiny_classifier
+from attack_fixtures import examples, tiny_causal_lm, tiny_classifier
 
 from robustness_scaling.attacks import build_attack, correctly_classified
 from robustness_scaling.attacks.scoring import Scorer
@@ -14,14 +14,7 @@ from robustness_scaling.tasks.base import Placement, attack_context, model_input
 ATTACK = [[40, 41, 42, 43], [50, 51, 52, 53], [60, 61, 62, 63]]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    yield from one_thread()
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    return build_tokenizer(tmp_path_factory.mktemp("tokenizer"))
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _contexts(placement: Placement, n: int = 3) -> tuple[list[str], list[str]]:

@@ -35,10 +35,11 @@ def test_defaults_are_filled_with_the_paper_values():
     assert config["runtime"] == {"device": "auto", "dtype": "float32"}
 
 
-def test_paper_qwen_runs_7b_and_14b_on_spam_and_harmless_only():
+def test_paper_qwen_runs_7b_and_14b_on_spam_harmless_and_strongreject_only():
     config = validate_config(_load("config/paper-qwen.yaml"), SCHEMA)
     big = {(size, task) for size, task, _ in cells(config) if size in ("7B", "14B")}
-    assert {task for _, task in big} == {"spam", "harmless"}
+    assert {task for _, task in big} == {"spam", "harmless", "strongreject"}
+    assert config["task_settings"]["strongreject"]["finetune"] is False
 
 
 def _error(mutate) -> str:
@@ -130,3 +131,32 @@ def test_attack_method_defaults_to_its_name():
     config = validate_config(_load("config.yaml"), SCHEMA)
     assert config["attacks"]["gcg"]["method"] == "gcg"
     assert config["attacks"]["gcg"]["n_val"] == 50
+
+
+def test_generation_settings_on_a_classification_task():
+    message = _error(lambda c: c["task_settings"]["word_length"].update(max_new_tokens=4))
+    assert (
+        "`task_settings.word_length`: ['max_new_tokens'] only apply to generation tasks "
+        "(password_match_generation, strongreject)" in message
+    )
+
+
+def test_judge_settings_are_checked():
+    message = _error(
+        lambda c: c["task_settings"]["password_match_generation"].update(
+            judge={"type": "refusal", "match": "contains"}
+        )
+    )
+    assert (
+        "`task_settings.password_match_generation.judge`: ['match'] do not apply to a refusal "
+        "judge; allowed: phrases, type" in message
+    )
+    message = _error(
+        lambda c: c["task_settings"]["password_match_generation"].update(judge={"type": "llm"})
+    )
+    assert "an llm judge needs `model` (hub name or path)" in message
+
+
+def test_attack_tasks_must_be_study_tasks():
+    message = _error(lambda c: c["attacks"]["gcg"].update(tasks=["password_match", "imdb"]))
+    assert "`attacks.gcg.tasks`: unknown name(s) ['imdb']; allowed: password_match," in message

@@ -36,7 +36,8 @@ from pathlib import Path
 from robustness_scaling.stages.finetune_cell import finetune_cell
 model, train, validation, out, checkpoint, log, settings = sys.argv[1:]
 finetune_cell(
-    "tiny", "s", 0, model, Path(train), Path(validation), {"include_instructions": False},
+    "tiny", "s", "password_match", 0, model, Path(train), Path(validation),
+    {"include_instructions": False},
     json.loads(settings), {"device": "cpu", "dtype": "float32"}, Path(out),
     checkpoint=Path(checkpoint), threads=1, log=log,
 )

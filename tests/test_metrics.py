@@ -82,6 +82,7 @@ def curve_rows(
             "attack": attack,
             "position": "suffix",
             "training_attack": training_attack,
+            "judge": "",
             "iteration": i,
             "n_params": n_params,
             "pretrain_flops": pretrain,

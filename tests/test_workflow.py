@@ -15,6 +15,7 @@ import yaml
 
 from conftest import REPO
 from robustness_scaling.figures import FIGURES
+from robustness_scaling.splits import read_split
 
 pytestmark = pytest.mark.workflow
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -73,7 +74,7 @@ def test_smoke_study_builds_every_stage(smoke):
             cell = smoke / f"results/models/tiny/{size}/{task}/seed0/round0"
             metrics = json.loads((cell / "metrics.json").read_text())
             assert metrics["pretrain_flops"] == pretrained["pretrain_flops"]
-            assert metrics["n_val"] == 32 and metrics["steps"] == 4
+            assert metrics["n_val"] == 32 and metrics["steps"] == 16
             assert (cell / "model.safetensors").is_file() and (cell / "tokenizer.json").is_file()
             log = smoke / f"logs/finetune/tiny/{size}/{task}/seed0.log"
             assert "clean accuracy" in log.read_text()
@@ -113,9 +114,9 @@ def test_reordered_config_reruns_nothing(smoke):
 def test_finetune_setting_reruns_only_finetuning(smoke):
     variant = _variant(smoke, "lr", lambda c: c["finetune"].update(learning_rate=0.01))
     assert planned_jobs(smoke, variant) == {
-        "finetune": 4,
+        "finetune": 6,
         "adversarial_round": 6,
-        "attack": 24,
+        "attack": 32,
         **DOWNSTREAM,
     }
 
@@ -124,21 +125,21 @@ def test_pretrain_setting_reruns_pretraining_and_what_follows(smoke):
     variant = _variant(smoke, "steps", lambda c: c["tiny"]["pretrain"].update(steps=5))
     assert planned_jobs(smoke, variant) == {
         "pretrain": 2,
-        "finetune": 4,
+        "finetune": 6,
         "adversarial_round": 6,
-        "attack": 24,
+        "attack": 32,
         **DOWNSTREAM,
     }
 
 
 def test_attack_setting_reruns_only_that_attack(smoke):
     variant = _variant(smoke, "topk", lambda c: c["attacks"]["gcg"]["options"].update(top_k=8))
-    assert planned_jobs(smoke, variant) == {"attack": 12, **DOWNSTREAM}
+    assert planned_jobs(smoke, variant) == {"attack": 16, **DOWNSTREAM}
 
 
 def test_a_larger_budget_computes_only_the_increment(smoke):
     variant = _variant(smoke, "budget", lambda c: c["attacks"]["gcg"].update(budgets=[1, 2, 3]))
-    assert planned_jobs(smoke, variant) == {"attack": 6, **DOWNSTREAM}
+    assert planned_jobs(smoke, variant) == {"attack": 8, **DOWNSTREAM}
 
 
 def test_more_rounds_compute_only_the_new_rounds(smoke):
@@ -171,11 +172,31 @@ def test_one_size_changed_reruns_only_that_size(smoke):
     variant = _variant(smoke, "size", lambda c: c["tiny"]["sizes"]["tiny-b"].update(num_layers=2))
     assert planned_jobs(smoke, variant) == {
         "pretrain": 1,
-        "finetune": 2,
+        "finetune": 3,
         "adversarial_round": 4,
-        "attack": 16,
+        "attack": 20,
         **DOWNSTREAM,
     }
+
+
+def test_generation_task_is_judged_on_what_the_model_writes(smoke):
+    validation = read_split(smoke / "results/data/password_match_generation/validation.jsonl")
+    for size in ("tiny-a", "tiny-b"):
+        cell = smoke / f"results/models/tiny/{size}/password_match_generation/seed0"
+        metrics = json.loads((cell / "round0/metrics.json").read_text())
+        assert metrics["judge"] == "target-startswith" and metrics["n_params"] > 0
+        assert not (cell / "round1").exists()  # adversarial training trains classifiers only
+        attacked = smoke / f"results/attacks/tiny/{size}/password_match_generation/seed0/round0"
+        for attack, budget in (("gcg", 2), ("random_token", 3), ("beast", 2)):
+            records = pd.read_parquet(attacked / f"{attack}/budget{budget}.parquet")
+            assert len(records) and (records["judge"] == "target-startswith").all()
+            for row in records.itertuples():
+                target = validation[row.example_id].proxy_gen_target
+                assert row.success == row.generation.lstrip().startswith(target.lstrip())
+    table = pd.read_csv(smoke / "results/tables/attacks.csv", keep_default_na=False)
+    generation = table["task"] == "password_match_generation"
+    assert generation.any() and (table.loc[generation, "judge"] == "target-startswith").all()
+    assert (table.loc[~generation, "judge"] == "").all()
 
 
 def test_smoke_study_ends_with_tables_and_every_figure(smoke):

@@ -31,6 +31,7 @@ def cell_curve(records: pd.DataFrame) -> pd.DataFrame:
     curve["attack_flops_per_example"] = curve["attack_flops"] / first["n_attacked"]
     for column in [*CELL_KEYS, "n_val", "n_attacked", "n_params"]:
         curve[column] = first[column]
+    curve["judge"] = first.get("judge", "")
     curve["clean_accuracy"] = first["n_attacked"] / first["n_val"]
     return curve
 

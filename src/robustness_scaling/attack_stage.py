@@ -20,6 +20,7 @@ import torch
 
 from robustness_scaling.atomic import atomic_path
 from robustness_scaling.attacks import AttackState, build_attack, correctly_classified
+from robustness_scaling.generation import generation_check
 from robustness_scaling.models import load_causal_lm, load_classifier, load_tokenizer
 from robustness_scaling.tasks import Example, Placement, get_task
 
@@ -58,7 +59,7 @@ def run_attack_cell(
     cell: AttackCell,
     task: str,
     examples: list[Example],
-    include_instructions: bool,
+    task_settings: Mapping[str, Any],
     model_dir: str | Path,
     budget: int,
     previous: tuple[Path, Path] | None,
@@ -76,19 +77,35 @@ def run_attack_cell(
     ``previous`` is the (records, state) of the next smaller budget, ``out`` this budget's, and
     ``resume`` a folder for in-cell checkpoints. Returns the records of iterations 0..budget,
     with ``metadata`` columns (the cell's family, size, task, seed, round, ...) added.
+
+    A generation task's victim is a causal LM whose greedy answers a judge decides
+    (``task_settings``: ``max_new_tokens``, ``judge``); only correctly answered examples of the
+    task's attacked labels (``attacked_labels``, default the task's) are attacked.
     """
     started = time.monotonic()
+    spec = get_task(task)
+    include_instructions = task_settings["include_instructions"]
+    check = generation_check(spec, task_settings, device, dtype)
     tokenizer = load_tokenizer(model_dir)
-    model = load_classifier(model_dir, tokenizer.pad_token_id, dtype, device).eval()
+    if spec.is_generation:
+        model = load_causal_lm(model_dir, dtype, device)
+    else:
+        model = load_classifier(model_dir, tokenizer.pad_token_id, dtype, device).eval()
     sampler = load_causal_lm(sampler_source, dtype, device) if cell.method == "beast" else None
-    attack = build_attack(cell.method, model, tokenizer, cell.options, sampler)
-    keep = correctly_classified(model, tokenizer, examples, include_instructions)
+    attack = build_attack(cell.method, model, tokenizer, cell.options, sampler, check)
+    keep = correctly_classified(model, tokenizer, examples, include_instructions, check=check)
+    eligible = len(examples)
+    labels = task_settings.get("attacked_labels", spec.attacked_labels)
+    if labels is not None:
+        keep = [i for i in keep if examples[i].clf_label in labels]
+        eligible = sum(e.clf_label in labels for e in examples)
     log.info(
-        "%s on %s: %d of %d validation examples classified correctly are attacked",
+        "%s on %s: %d of %d validation examples answered correctly are attacked%s",
         cell.name,
         model_dir,
         len(keep),
-        len(examples),
+        eligible,
+        f" (judge {check.judge.name})" if check else "",
     )
     checkpoint = (resume / "records.parquet", resume / "state.pt")
     if checkpoint[1].exists():
@@ -128,9 +145,10 @@ def run_attack_cell(
         attack=cell.name,
         method=cell.method,
         position=cell.placement(task).name,
-        n_val=len(examples),
+        n_val=eligible,
         n_attacked=len(keep),
         n_params=model.num_parameters(),
+        judge=check.judge.name if check else "",
     )
     _save(records, state, *out)
     for path in checkpoint:

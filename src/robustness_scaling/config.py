@@ -95,6 +95,43 @@ def _attack_problems(attacks: Mapping[str, Any], key: str = "attacks") -> list[s
     return problems
 
 
+_JUDGE_KEYS = {
+    "target": {"type", "match"},
+    "refusal": {"type", "phrases"},
+    "llm": {"type", "model", "template", "yes", "no", "batch_size"},
+}
+_GENERATION_KEYS = ("judge", "max_new_tokens", "generation_batch_size", "attacked_labels")
+
+
+def _generation_problems(task_settings: Mapping[str, Any]) -> list[str]:
+    """Generation settings only on generation tasks, and judges with their own keys only."""
+    problems = []
+    for task, settings in task_settings.items():
+        if task not in TASKS:
+            continue
+        where = f"task_settings.{task}"
+        if not TASKS[task].is_generation:
+            given = [k for k in _GENERATION_KEYS if k in settings]
+            if given or settings.get("finetune") is False:
+                problems.append(
+                    f"`{where}`: {sorted(given) or ['finetune: false']} only apply to generation "
+                    f"tasks ({', '.join(t for t in TASKS if TASKS[t].is_generation)})"
+                )
+            continue
+        judge = settings.get("judge")
+        if judge:
+            kind = judge["type"]
+            extra = sorted(set(judge) - _JUDGE_KEYS[kind])
+            if extra:
+                problems.append(
+                    f"`{where}.judge`: {extra} do not apply to a {kind} judge; allowed: "
+                    f"{', '.join(sorted(_JUDGE_KEYS[kind]))}"
+                )
+            if kind == "llm" and "model" not in judge:
+                problems.append(f"`{where}.judge`: an llm judge needs `model` (hub name or path)")
+    return problems
+
+
 def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
     family = config["family"]
     families = [*HUB_FAMILIES, TINY]
@@ -115,6 +152,10 @@ def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
     for size, tasks in config["size_tasks"].items():
         problems += _names(tasks, list(TASKS), f"size_tasks.{size}")
     problems += _attack_problems(config["attacks"])
+    tasks = study_tasks(config)
+    for name, attack in config["attacks"].items():
+        problems += _names(attack.get("tasks", []), tasks, f"attacks.{name}.tasks")
+    problems += _generation_problems(config["task_settings"])
     adversarial = config.get("adversarial_training")
     if adversarial:
         problems += _attack_problems(

@@ -13,7 +13,11 @@ from robustness_scaling.tasks.registry import HUB_SOURCES
 from robustness_scaling.tasks.synthetic import password_match, word_length
 from robustness_scaling.tasks.words import english_words
 
-_GENERATORS = {"password_match": password_match, "word_length": word_length}
+_GENERATORS = {
+    "password_match": password_match,
+    "password_match_generation": password_match,
+    "word_length": word_length,
+}
 
 
 def _shuffled(examples: list[Example], seed: int) -> list[Example]:

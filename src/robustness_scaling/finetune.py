@@ -1,7 +1,10 @@
-"""Full finetuning of a two-class sequence classifier (PAPER_SPEC §3), resumable.
+"""Full finetuning of a victim (PAPER_SPEC §3), resumable.
 
-Read top to bottom: tokenize the task, build the optimizer and schedule, run the shared
-resumable loop over a seeded data order, evaluate clean accuracy, save weights and metrics.
+A classification task trains a two-class sequence classifier; a generation task trains the
+causal LM to write the answer (``gen_target`` then end-of-text), with the loss on the answer
+tokens only, and scores it by judging its greedy answers. Read top to bottom: tokenize the task,
+build the optimizer and schedule, run the shared resumable loop over a seeded data order,
+evaluate clean accuracy, save weights and metrics.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from robustness_scaling.atomic import atomic_path, write_json
+from robustness_scaling.generation import GenerationCheck
 from robustness_scaling.models import (
+    load_causal_lm,
     load_classifier,
     load_tokenizer,
     pad_batch,
@@ -60,6 +66,28 @@ def tokenize_examples(
     )
 
 
+def tokenize_answers(
+    tokenizer: Any, examples: list[Example], include_instructions: bool, max_tokens: int
+) -> tuple[list[list[int]], list[int], int]:
+    """Prompt + answer + end-of-text ids of the examples that fit, where each answer starts,
+    and how many were dropped. Prompt and answer are tokenized apart, as generation sees them."""
+    prompts = tokenizer(
+        [model_input(e, include_instructions) for e in examples], add_special_tokens=True
+    )["input_ids"]
+    answers = tokenizer([e.gen_target for e in examples], add_special_tokens=False)["input_ids"]
+    rows = [p + a + [tokenizer.eos_token_id] for p, a in zip(prompts, answers, strict=True)]
+    kept = [i for i, ids in enumerate(rows) if len(ids) <= max_tokens]
+    return [rows[i] for i in kept], [len(prompts[i]) for i in kept], len(examples) - len(kept)
+
+
+def answer_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    """Mean next-token cross-entropy over the answer tokens (prompt and padding ignored)."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return F.cross_entropy(
+        logits[:, :-1].float().flatten(0, 1), batch["labels"][:, 1:].flatten(), ignore_index=-100
+    )
+
+
 def classification_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
     """Cross-entropy over the two classes at the last non-pad token."""
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -87,19 +115,28 @@ def finetune(
     checkpoint: Path | None,
     pretrain_flops: int,
     log: logging.Logger,
+    check: GenerationCheck | None = None,
 ) -> dict[str, Any]:
     """Finetune ``model_source`` on the task and write the model directory ``out_dir``.
 
-    The directory holds safetensors weights, the tokenizer and ``metrics.json``; it appears
-    atomically. Returns the metrics.
+    With a generation ``check`` the victim is a causal LM taught to write each example's
+    ``gen_target``, and its accuracy is the judge's verdict on its greedy answers. The directory
+    holds safetensors weights, the tokenizer and ``metrics.json``; it appears atomically.
+    Returns the metrics.
     """
     started = time.monotonic()
     torch.manual_seed(seed)  # the fresh score head's initialisation
     tokenizer = load_tokenizer(model_source)
-    model = load_classifier(model_source, tokenizer.pad_token_id, dtype, device)
+    pad = tokenizer.pad_token_id
+    if check is None:
+        model = load_classifier(model_source, pad, dtype, device)
+        tokenize, loss_fn = tokenize_examples, classification_loss
+    else:
+        model = load_causal_lm(model_source, dtype, device)
+        tokenize, loss_fn = tokenize_answers, answer_loss
     n_params = model.num_parameters()
     max_tokens = model.config.max_position_embeddings - CONTEXT_MARGIN
-    train_ids, train_labels, dropped = tokenize_examples(
+    train_ids, train_labels, dropped = tokenize(
         tokenizer, train_examples, include_instructions, max_tokens
     )
     val_ids, val_labels, val_dropped = tokenize_examples(
@@ -115,6 +152,8 @@ def finetune(
         max_tokens,
         len(val_ids),
     )
+    if not train_ids:
+        raise ValueError(f"no training examples fit in {max_tokens} tokens: nothing to finetune")
     if settings.batch_size % settings.minibatch_size:
         raise ValueError(
             f"finetune.batch_size ({settings.batch_size}) must be a multiple of "
@@ -124,17 +163,25 @@ def finetune(
     total_steps = max(1, round(settings.epochs * steps_per_epoch))
     labels = torch.tensor(train_labels)
 
+    def encode(rows: np.ndarray) -> Batch:
+        batch = pad_batch([train_ids[i] for i in rows], pad, device)
+        if check is None:
+            batch["labels"] = labels[rows].to(device)
+            return batch
+        width = batch["input_ids"].shape[1]
+        answer = torch.arange(width, device=device)[None, :] >= labels[rows].to(device)[:, None]
+        keep = answer & batch["attention_mask"].bool()
+        batch["labels"] = batch["input_ids"].masked_fill(~keep, -100)
+        return batch
+
     def batch_for_step(step: int) -> list[Batch]:
         epoch, offset = divmod(step, steps_per_epoch)
         order = np.random.default_rng([seed, epoch]).permutation(len(train_ids))
         chosen = order[offset * settings.batch_size : (offset + 1) * settings.batch_size]
-        micro = []
-        for start in range(0, len(chosen), settings.minibatch_size):
-            rows = chosen[start : start + settings.minibatch_size]
-            batch = pad_batch([train_ids[i] for i in rows], tokenizer.pad_token_id, device)
-            batch["labels"] = labels[rows].to(device)
-            micro.append(batch)
-        return micro
+        return [
+            encode(chosen[start : start + settings.minibatch_size])
+            for start in range(0, len(chosen), settings.minibatch_size)
+        ]
 
     optimizer = build_optimizer(model.parameters(), settings)
     scheduler = build_scheduler(optimizer, settings, total_steps)
@@ -143,16 +190,19 @@ def finetune(
         optimizer,
         scheduler,
         batch_for_step,
-        classification_loss,
+        loss_fn,
         total_steps,
         n_params,
         checkpoint,
         settings.checkpoint_seconds,
         log,
     )
-    accuracy = clean_accuracy(
-        model, val_ids, val_labels, tokenizer.pad_token_id, settings.eval_batch_size
-    )
+    if check is None:
+        accuracy = clean_accuracy(model, val_ids, val_labels, pad, settings.eval_batch_size)
+    else:
+        accuracy = answer_accuracy(
+            model, tokenizer, validation_examples, include_instructions, check
+        )
     log.info(
         "clean accuracy %.4f on %d validation examples after %.0fs",
         accuracy,
@@ -172,7 +222,63 @@ def finetune(
         "n_params": n_params,
         "pretrain_flops": pretrain_flops,
     }
+    if check is not None:
+        metrics["judge"] = check.judge.name
     save_model_dir(out_dir, model, tokenizer, metrics)
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
+    return metrics
+
+
+def answer_accuracy(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    examples: list[Example],
+    include_instructions: bool,
+    check: GenerationCheck,
+) -> float:
+    """Fraction of the examples whose greedy answer the judge finds correct."""
+    prompts = [model_input(e, include_instructions) for e in examples]
+    verdicts, _ = check.run(model, tokenizer, examples, prompts)
+    return float(verdicts.correct.mean()) if len(examples) else float("nan")
+
+
+def evaluate_as_is(
+    validation_examples: list[Example],
+    model_source: str | Path,
+    out_dir: str | Path,
+    *,
+    include_instructions: bool,
+    device: torch.device,
+    dtype: torch.dtype,
+    pretrain_flops: int,
+    check: GenerationCheck | None,
+    log: logging.Logger,
+) -> dict[str, Any]:
+    """Round 0 of a victim used as it comes (an instruct model on StrongREJECT): no weights are
+    copied; ``out_dir`` holds ``metrics.json`` naming ``model_source``, which the loaders follow.
+    """
+    if check is None:
+        raise ValueError("only generation tasks can skip finetuning (`finetune: false`)")
+    tokenizer = load_tokenizer(model_source)
+    model = load_causal_lm(model_source, dtype, device)
+    accuracy = answer_accuracy(model, tokenizer, validation_examples, include_instructions, check)
+    log.info(
+        "%s used as it comes: clean accuracy %.4f on %d validation examples (judge %s)",
+        model_source,
+        accuracy,
+        len(validation_examples),
+        check.judge.name,
+    )
+    metrics = {
+        "model_source": str(model_source),
+        "clean_accuracy": accuracy,
+        "n_val": len(validation_examples),
+        "training_flops": 0,
+        "n_params": model.num_parameters(),
+        "pretrain_flops": pretrain_flops,
+        "judge": check.judge.name,
+    }
+    with atomic_path(out_dir) as tmp:
+        write_json(tmp / "metrics.json", metrics)
     return metrics

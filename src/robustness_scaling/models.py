@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from robustness_scaling.atomic import atomic_path, write_json
+from robustness_scaling.atomic import atomic_path, read_json, write_json
 
 
 class ModelSourceError(ValueError):
@@ -27,10 +27,23 @@ def _check_local(source: str | Path) -> None:
         raise ModelSourceError(f"model directory {text!r} does not exist")
 
 
+def resolve_source(source: str | Path) -> str:
+    """Where a model really is: a round-0 directory of a victim evaluated as it comes (no
+    finetuning) holds only ``metrics.json`` naming its source; anything else is itself."""
+    path = Path(source)
+    metrics = path / "metrics.json"
+    if path.is_dir() and not (path / "config.json").exists() and metrics.exists():
+        named = read_json(metrics).get("model_source")
+        if named:
+            return str(named)
+    return str(source)
+
+
 def load_tokenizer(source: str | Path) -> Any:
     """The tokenizer at ``source`` with pad = eos and right padding."""
     from transformers import AutoTokenizer
 
+    source = resolve_source(source)
     _check_local(source)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(source))
@@ -48,6 +61,7 @@ def load_classifier(
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
+    source = resolve_source(source)
     _check_local(source)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialized score head" warning is expected
@@ -67,6 +81,7 @@ def load_causal_lm(source: str | Path, dtype: torch.dtype, device: torch.device)
     """A causal LM in eval mode (BEAST's proposal model), from a hub name or a local directory."""
     from transformers import AutoModelForCausalLM
 
+    source = resolve_source(source)
     _check_local(source)
     try:
         model = AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype)

@@ -55,6 +55,12 @@ COLUMNS: tuple[Column, ...] = (
         "Config name of the attack used in adversarial training of this model; empty when the "
         "model was never adversarially trained (round 0 of a finetuning-only study).",
     ),
+    Column(
+        "judge",
+        "str",
+        "Who decided success on a generation task's answers (`target-startswith`, `refusal`, "
+        "`llm:NAME`); empty for classification tasks, where success is a wrong label.",
+    ),
     Column("iteration", "int64", "Attack iteration; 0 is the clean input (ASR 0)."),
     Column("n_params", "int64", "Classifier parameter count N (all parameters, head included)."),
     Column("pretrain_flops", "float64", "Pretraining compute 6·N_gen·D of the generative model."),
@@ -122,6 +128,7 @@ _NON_NEGATIVE = (
     "defense_flops",
 )
 _POSITIVE = ("n_params", "pretrain_flops")
+_MAY_BE_EMPTY = ("training_attack", "judge")
 
 
 class TableError(ValueError):
@@ -147,7 +154,7 @@ def validate_table(table: pd.DataFrame) -> pd.DataFrame:
         if name in out.columns:
             values = out[name]
             empty = values.isna() | (values.astype(str).str.strip() == "")
-            if name != "training_attack" and empty.any():
+            if name not in _MAY_BE_EMPTY and empty.any():
                 problems.append(f"`{name}`: {int(empty.sum())} empty value(s); it must be named")
             out[name] = values.where(~values.isna(), "").astype(str)
     for name in (*_INTEGER, *_FLOAT):
@@ -326,6 +333,7 @@ def synthetic_table(
                                     "attack": attack,
                                     "position": position,
                                     "training_attack": trained_by,
+                                    "judge": "",
                                     "iteration": iteration,
                                     "n_params": n_params,
                                     "pretrain_flops": pretrain,

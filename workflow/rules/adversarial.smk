@@ -14,10 +14,11 @@ def n_params_of(size):
     return HUB_FAMILIES[FAMILY].sizes[size].classifier_params
 
 
-def rounds_of(size):
-    """Adversarial-training rounds of a size; 0 for a finetuning-only study, and for a size
-    that a size -> rounds mapping leaves out (the paper trained Pythia up to 2.8b only)."""
-    if not ADVERSARIAL:
+def rounds_of(size, task):
+    """Adversarial-training rounds of a size; 0 for a finetuning-only study, for a size that a
+    size -> rounds mapping leaves out (the paper trained Pythia up to 2.8b only), and for a
+    generation task (adversarial training trains classifiers)."""
+    if not ADVERSARIAL or is_generation(task):
         return 0
     spec = ADVERSARIAL["rounds"]
     if isinstance(spec, dict) and "rounds_times_params" not in spec and size not in spec:
@@ -25,9 +26,9 @@ def rounds_of(size):
     return number_of_rounds(spec, size, config["sizes"], n_params_of(size))
 
 
-def eval_rounds_of(size):
+def eval_rounds_of(size, task):
     """The rounds of a size that the evaluation attacks attack (always round 0)."""
-    n_rounds = rounds_of(size)
+    n_rounds = rounds_of(size, task)
     if n_rounds == 0:
         return [0]
     spec = ADVERSARIAL["eval_rounds"]
@@ -36,13 +37,13 @@ def eval_rounds_of(size):
     return sorted({0, *(r for r in spec if r <= n_rounds)})
 
 
-def round_settings(size):
+def round_settings(size, task):
     """What a round depends on: the settings, plus the round count only while the ramp spans it."""
     settings = {k: v for k, v in ADVERSARIAL.items() if k not in ("rounds", "eval_rounds")}
     settings["n_train"] = config["finetune"]["n_train"]
     settings["n_val"] = config["finetune"]["n_val"]
     if settings["ramp"] and "ramp_rounds" not in settings:
-        settings["ramp_rounds"] = rounds_of(size)
+        settings["ramp_rounds"] = rounds_of(size, task)
     return canonical(settings)
 
 
@@ -66,9 +67,11 @@ def round_inputs(w):
 
 def trained_models():
     return [
-        MODEL_CELL.format(family=FAMILY, size=size, task=task, seed=seed, round=rounds_of(size))
+        MODEL_CELL.format(
+            family=FAMILY, size=size, task=task, seed=seed, round=rounds_of(size, task)
+        )
         for size, task, seed in cells(config)
-        if rounds_of(size) > 0
+        if rounds_of(size, task) > 0
     ]
 
 
@@ -82,7 +85,7 @@ if ADVERSARIAL:
         wildcard_constraints:
             round=r"[1-9]\d*",
         params:
-            settings=lambda w: round_settings(w.size),
+            settings=lambda w: round_settings(w.size, w.task),
             task_settings=lambda w: canonical(config["task_settings"][w.task]),
             sampler=training_sampler(),
             dtype=config["runtime"]["dtype"],

@@ -6,9 +6,9 @@ def evaluated_cells():
     largest budget hold every iteration."""
     pairs = []
     for size, task, seed in cells(config):
-        for k in eval_rounds_of(size):
+        for k in eval_rounds_of(size, task):
             cell = dict(family=FAMILY, size=size, task=task, seed=seed, round=k)
-            for attack in config["attacks"]:
+            for attack in attacks_on(task):
                 records = ATTACK_CELL.format(**cell, attack=attack, budget=budgets(attack)[-1])
                 pairs.append((f"{records}.parquet", MODEL_CELL.format(**cell)))
     return pairs

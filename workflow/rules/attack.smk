@@ -32,7 +32,7 @@ def attack_settings(attack):
     The budget itself is a wildcard and the next smaller one an input, so adding a budget
     reruns no existing cell.
     """
-    settings = {k: v for k, v in config["attacks"][attack].items() if k != "budgets"}
+    settings = {k: v for k, v in config["attacks"][attack].items() if k not in ("budgets", "tasks")}
     return canonical(settings)
 
 
@@ -41,6 +41,13 @@ def sampler_of(attack):
     if settings["method"] != "beast":
         return None
     return settings.get("sampler", beast_sampler())
+
+
+def attacks_on(task):
+    """The evaluation attacks that attack a task: those without a `tasks` list, or naming it."""
+    return [
+        name for name, settings in config["attacks"].items() if task in settings.get("tasks", [task])
+    ]
 
 
 def attack_inputs(w):
@@ -63,8 +70,8 @@ def attack_targets():
         )
         + ".parquet"
         for size, task, seed in cells(config)
-        for k in eval_rounds_of(size)
-        for attack in config["attacks"]
+        for k in eval_rounds_of(size, task)
+        for attack in attacks_on(task)
         for budget in budgets(attack)
     ]
 

@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from robustness_scaling.config import ConfigError, cells, validate_config
 from robustness_scaling.families import HUB_FAMILIES
 from robustness_scaling.fingerprint import code_fingerprint
+from robustness_scaling.tasks import get_task
 
 try:
     _validated = validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -77,12 +78,19 @@ def stage_resources(stage):
     return declared
 
 
-def model_source(size):
-    """Where the finetune stage loads a size from: our pretrained tiny model, or the hub."""
+def model_source(size, task=None):
+    """Where the finetune stage loads a size from: our pretrained tiny model, or the hub (a
+    task may name its own victims, e.g. StrongREJECT's instruct models)."""
     if FAMILY == "tiny":
         return f"results/models/tiny/{size}/pretrained"
     template = config.get("model_source", HUB_FAMILIES[FAMILY].source)
+    if task is not None:
+        template = config["task_settings"][task].get("model_source", template)
     return template.format(size=size)
+
+
+def is_generation(task):
+    return get_task(task).is_generation
 
 
 def finetuned_models():

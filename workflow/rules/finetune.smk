@@ -7,7 +7,7 @@ def finetune_inputs(w):
         "validation": f"results/data/{w.task}/validation.jsonl",
     }
     if w.family == "tiny":
-        inputs["model"] = model_source(w.size)
+        inputs["model"] = model_source(w.size, w.task)
     return inputs
 
 
@@ -17,7 +17,7 @@ rule finetune:
     output:
         directory("results/models/{family}/{size}/{task}/seed{seed}/round0"),
     params:
-        model_source=lambda w: model_source(w.size),
+        model_source=lambda w: model_source(w.size, w.task),
         task_settings=lambda w: canonical(config["task_settings"][w.task]),
         settings=canonical(config["finetune"]),
         dtype=config["runtime"]["dtype"],

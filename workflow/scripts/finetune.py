@@ -10,6 +10,7 @@ sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115
 finetune_cell(
     snakemake.wildcards.family,
     snakemake.wildcards.size,
+    snakemake.wildcards.task,
     int(snakemake.wildcards.seed),
     snakemake.params.model_source,
     snakemake.input.train,

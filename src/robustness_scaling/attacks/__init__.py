@@ -32,6 +32,7 @@ from robustness_scaling.attacks.base import (
 from robustness_scaling.attacks.beast import BEAST, BEASTConfig
 from robustness_scaling.attacks.gcg import GCG, GCGConfig
 from robustness_scaling.attacks.random_token import RandomToken, RandomTokenConfig
+from robustness_scaling.generation import GenerationCheck
 
 ATTACKS: dict[str, tuple[type[Attack], type[AttackConfig]]] = {
     GCG.name: (GCG, GCGConfig),
@@ -46,10 +47,12 @@ def build_attack(
     tokenizer: PreTrainedTokenizerBase,
     options: Mapping[str, Any] | None = None,
     sampler: PreTrainedModel | None = None,
+    check: GenerationCheck | None = None,
 ) -> Attack:
     """The attack called ``name`` (as in configs and paths) with config ``options``.
 
-    ``sampler`` is BEAST's proposal LM and is required for it only.
+    ``sampler`` is BEAST's proposal LM and is required for it only. ``check`` makes a causal-LM
+    victim's success a judged greedy answer (generation tasks).
     """
     if name not in ATTACKS:
         raise ValueError(f"unknown attack {name!r}; known attacks: {', '.join(ATTACKS)}")
@@ -62,8 +65,8 @@ def build_attack(
     if attack_cls is BEAST:
         if sampler is None:
             raise ValueError("the beast attack needs a sampler LM")
-        return BEAST(model, tokenizer, sampler, config)
-    return attack_cls(model, tokenizer, config)
+        return BEAST(model, tokenizer, sampler, config, check)
+    return attack_cls(model, tokenizer, config, check)
 
 
 __all__ = [

@@ -7,7 +7,10 @@ the attack; the records are those of one run straight through (PAPER_SPEC §4: n
 so a budget of c iterations is a prefix of any larger budget).
 
 Iteration 0 is the clean prompt, tokenized whole as the victim normally reads it, so examples
-kept by :func:`correctly_classified` have ASR 0 there. Every random draw comes from a CPU
+kept by :func:`correctly_classified` have ASR 0 there. A generative victim given a
+:class:`~robustness_scaling.generation.GenerationCheck` is judged on what it writes: every
+record's success comes from a greedy continuation of the attacked prompt, which the record keeps
+(``generation``) and whose FLOPs it counts. Every random draw comes from a CPU
 ``torch.Generator`` seeded by (config seed, example id): a batched run and one-example runs draw
 the same numbers, on any device.
 """
@@ -31,6 +34,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from robustness_scaling.atomic import atomic_path
 from robustness_scaling.attack_configs import AttackConfig
 from robustness_scaling.attacks.scoring import Layout, Scorer, Scores
+from robustness_scaling.generation import GenerationCheck
+from robustness_scaling.judges import Verdicts
 from robustness_scaling.tasks.base import Example, Placement, attack_context, model_input
 
 RECORD_COLUMNS = (
@@ -41,6 +46,7 @@ RECORD_COLUMNS = (
     "predicted_label",
     "attack_ids",
     "attack_text",
+    "generation",
     "flops",
 )
 
@@ -64,6 +70,7 @@ class AttackState:
     current_predicted: Tensor
     current_success: Tensor
     extra: dict[str, Any] = field(default_factory=dict)
+    current_generation: list[str] = field(default_factory=list)
 
     def save(self, path: str | Path) -> None:
         """Write atomically (temp file, then rename), so a killed job never leaves half a state."""
@@ -97,15 +104,53 @@ class Steps:
     success: list[Tensor] = field(default_factory=list)
     ids: list[list[list[int]]] = field(default_factory=list)
     text: list[list[str]] = field(default_factory=list)
+    generation: list[list[str]] = field(default_factory=list)
     flops: list[np.ndarray] = field(default_factory=list)
 
-    def add(self, scores: Scores, ids: list[list[int]], text: list[str], flops: np.ndarray) -> None:
+    def add(
+        self,
+        scores: Scores,
+        ids: list[list[int]],
+        text: list[str],
+        flops: np.ndarray,
+        generation: list[str],
+    ) -> None:
         self.loss.append(scores.loss)
         self.predicted.append(scores.predicted_label)
         self.success.append(scores.success)
         self.ids.append(ids)
         self.text.append(text)
         self.flops.append(flops)
+        self.generation.append(generation)
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """The examples of one ``run`` call and the text around each one's attack slot."""
+
+    examples: Sequence[Example]
+    context: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """Scores whose success (and label) a judge decided, with the generations and their FLOPs."""
+
+    scores: Scores
+    generations: list[str]
+    flops: np.ndarray
+
+
+def judged_scores(scores: Scores, verdicts: Verdicts, examples: Sequence[Example]) -> Scores:
+    """``scores`` with success from the judge and the label it implies: the proxy label when the
+    attack succeeded, the true label when the model answered as intended, else -1."""
+    dev = scores.loss.device
+    success = torch.as_tensor(verdicts.success, device=dev)
+    correct = torch.as_tensor(verdicts.correct, device=dev)
+    proxy = torch.tensor([e.proxy_clf_label for e in examples], device=dev)
+    true = torch.tensor([e.clf_label for e in examples], device=dev)
+    predicted = torch.where(success, proxy, torch.where(correct, true, -1))
+    return Scores(scores.loss, predicted, success)
 
 
 def example_generator(seed: int, example_id: int) -> torch.Generator:
@@ -174,8 +219,16 @@ def correctly_classified(
     examples: Sequence[Example],
     include_instructions: bool = True,
     batch_size: int = 512,
+    check: GenerationCheck | None = None,
 ) -> list[int]:
-    """Indices of the examples the classifier gets right: the only ones attacked (PAPER_SPEC §4)."""
+    """Indices of the examples the victim gets right: the only ones attacked (PAPER_SPEC §4).
+
+    With a ``check``, a generative victim is right when the judge finds its clean answer correct.
+    """
+    if check is not None:
+        prompts = [model_input(e, include_instructions) for e in examples]
+        verdicts, _ = check.run(model, tokenizer, examples, prompts)
+        return np.flatnonzero(verdicts.correct).tolist()
     scores = clean_scores(Scorer(model, tokenizer, batch_size), examples, include_instructions)
     return np.flatnonzero(~scores.success.cpu().numpy()).tolist()
 
@@ -191,12 +244,40 @@ class Attack(ABC):
     name: ClassVar[str]
 
     def __init__(
-        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: AttackConfig
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        config: AttackConfig,
+        check: GenerationCheck | None = None,
     ) -> None:
         self.config = config
         self.tokenizer = tokenizer
         self.scorer = Scorer(model, tokenizer, config.batch_size, config.use_kv_cache)
         self.allowed = allowed_tokens(tokenizer, self.scorer.vocab_rows)
+        if check is not None and self.scorer.is_classifier:
+            raise ValueError("a generation check needs a causal LM victim, not a classifier")
+        self.check = check
+
+    def _verdict(
+        self, inputs: RunInputs, rows: np.ndarray, texts: Sequence[str], scores: Scores
+    ) -> Judged:
+        """Success of each row (example ``rows[b]`` with attack text ``texts[b]``).
+
+        A classifier's success is its prediction, already in ``scores``. A generative victim
+        with a check writes a greedy answer to ``before + text + after``, tokenized whole as it
+        would be sent, and the judge decides.
+        """
+        if self.check is None:
+            return Judged(scores, [""] * len(rows), np.zeros(len(rows), dtype=np.int64))
+        examples = [inputs.examples[r] for r in rows]
+        prompts = [
+            inputs.context[r][0] + t + inputs.context[r][1]
+            for r, t in zip(rows, texts, strict=True)
+        ]
+        verdicts, generations = self.check.run(self.scorer.model, self.tokenizer, examples, prompts)
+        return Judged(
+            judged_scores(scores, verdicts, examples), generations.texts, generations.flops
+        )
 
     def run(
         self,
@@ -224,6 +305,7 @@ class Attack(ABC):
             raise ValueError(f"n_iterations must be >= 0, got {n_iterations}")
         fingerprint = self._fingerprint(examples, placement, include_instructions, ids)
         context = [attack_context(e, placement, include_instructions) for e in examples]
+        inputs = RunInputs(examples, context)
         layout = self.scorer.layout(
             [c[0] for c in context],
             [c[1] for c in context],
@@ -234,9 +316,15 @@ class Attack(ABC):
         steps = Steps()
         if state is None:
             generators = [example_generator(self.config.seed, i) for i in ids]
-            clean = clean_scores(self.scorer, examples, include_instructions)
+            judged = self._verdict(
+                inputs,
+                np.arange(len(ids)),
+                [""] * len(ids),
+                clean_scores(self.scorer, examples, include_instructions),
+            )
+            clean = judged.scores
             empty = [[] for _ in ids]
-            steps.add(clean, empty, [""] * len(ids), np.zeros(len(ids), dtype=np.int64))
+            steps.add(clean, empty, [""] * len(ids), judged.flops, judged.generations)
             state = AttackState(
                 attack=self.name,
                 fingerprint=fingerprint,
@@ -248,6 +336,7 @@ class Attack(ABC):
                 current_loss=clean.loss.cpu(),
                 current_predicted=clean.predicted_label.cpu(),
                 current_success=clean.success.cpu(),
+                current_generation=judged.generations,
             )
             self._start(state, layout)
         else:
@@ -257,9 +346,10 @@ class Attack(ABC):
                     f"this is a {self.name!r} attack on {len(ids)} examples"
                 )
             state = copy.deepcopy(state)
+            state.current_generation = state.current_generation or [""] * len(ids)
             generators = [torch.Generator().set_state(s) for s in state.generator_states]
         first = state.iteration + 1 - len(steps.loss)
-        self._advance(state, layout, context, generators, n_iterations, steps)
+        self._advance(state, layout, inputs, generators, n_iterations, steps)
         state.iteration += n_iterations
         state.generator_states = [g.get_state() for g in generators]
         return AttackResult(self._records(steps, ids, first), state)
@@ -273,11 +363,17 @@ class Attack(ABC):
     ) -> str:
         """Hash of everything a state depends on, so a mismatched resume fails loudly."""
         digest = hashlib.sha256(
-            repr((self.name, self.config, placement, include_instructions, ids)).encode()
+            repr(
+                (self.name, self.config, placement, include_instructions, ids, self._judging())
+            ).encode()
         )
         for e in examples:
             digest.update(repr(e.to_row()).encode())
         return digest.hexdigest()
+
+    def _judging(self) -> tuple[str, int] | None:
+        """What decides success besides the victim: the judge and the answer length."""
+        return None if self.check is None else (self.check.judge.name, self.check.max_new_tokens)
 
     def _records(self, steps: Steps, ids: list[int], first: int) -> pd.DataFrame:
         n_steps, n_examples = len(steps.loss), len(ids)
@@ -293,6 +389,7 @@ class Attack(ABC):
                 "predicted_label": torch.stack(steps.predicted).cpu().numpy().ravel(),
                 "attack_ids": [list(map(int, x)) for step in steps.ids for x in step],
                 "attack_text": [t for step in steps.text for t in step],
+                "generation": [g for step in steps.generation for g in step],
                 "flops": np.concatenate(steps.flops).astype(np.int64),
             }
         )
@@ -306,7 +403,7 @@ class Attack(ABC):
         self,
         state: AttackState,
         layout: Layout,
-        context: list[tuple[str, str]],
+        inputs: RunInputs,
         generators: list[torch.Generator],
         n_iterations: int,
         steps: Steps,

@@ -21,12 +21,14 @@ from robustness_scaling.attack_configs import BEASTConfig
 from robustness_scaling.attacks.base import (
     Attack,
     AttackState,
+    RunInputs,
     Steps,
     allowed_tokens,
     decode,
 )
 from robustness_scaling.attacks.scoring import Layout, Scorer, Scores
 from robustness_scaling.flops import forward_flops
+from robustness_scaling.generation import GenerationCheck
 
 
 def gumbel_noise(generators: list[torch.Generator], rows: int, width: int) -> torch.Tensor:
@@ -49,9 +51,10 @@ class BEAST(Attack):
         tokenizer: PreTrainedTokenizerBase,
         sampler: PreTrainedModel,
         config: BEASTConfig | None = None,
+        check: GenerationCheck | None = None,
     ) -> None:
         config = config or BEASTConfig()
-        super().__init__(model, tokenizer, config)
+        super().__init__(model, tokenizer, config, check)
         self.config: BEASTConfig = config
         self.sampler = Scorer(sampler, tokenizer, config.batch_size, config.use_kv_cache)
         if self.sampler.is_classifier:
@@ -70,7 +73,7 @@ class BEAST(Attack):
         self,
         state: AttackState,
         layout: Layout,
-        context: list[tuple[str, str]],
+        inputs: RunInputs,
         generators: list[torch.Generator],
         n_iterations: int,
         steps: Steps,
@@ -78,7 +81,7 @@ class BEAST(Attack):
         dev, n_examples = self.scorer.device, layout.n_examples
         eos = self.tokenizer.eos_token_id
         sampler_layout = self.sampler.layout(
-            [c[0] for c in context], [""] * n_examples, empty_before_id=eos
+            [c[0] for c in inputs.context], [""] * n_examples, empty_before_id=eos
         )
         blocked = ~self.sampler_allowed.to(dev)
         beams = state.extra["beams"]
@@ -88,6 +91,7 @@ class BEAST(Attack):
             state.current_success.to(dev),
         )
         ids, texts = list(state.current_ids), list(state.current_text)
+        generations = list(state.current_generation)
         for _ in range(n_iterations):
             width, length = beams.shape[1], beams.shape[2]
             logits = self.sampler.next_token_logits(
@@ -122,7 +126,10 @@ class BEAST(Attack):
             top_text = decode(self.tokenizer, beams[:, 0])
             ids = [beams[e, 0].tolist() if better_h[e] else ids[e] for e in range(n_examples)]
             texts = [top_text[e] if better_h[e] else texts[e] for e in range(n_examples)]
-            flops = np.array(
+            best, generations, judge_flops = self._judge_changed(
+                inputs, better_h, texts, best, generations
+            )
+            flops = judge_flops + np.array(
                 [
                     width * branches * forward_flops(self.scorer.n_params, int(t))
                     + width * forward_flops(self.sampler.n_params, int(s) + length)
@@ -132,10 +139,36 @@ class BEAST(Attack):
                 ],
                 dtype=np.int64,
             )
-            steps.add(best, ids, texts, flops)
+            steps.add(best, ids, texts, flops, generations)
         state.extra["beams"] = beams
         state.extra["best_loss"] = best.loss.cpu()
         state.current_ids, state.current_text = ids, texts
         state.current_predicted = best.predicted_label.cpu()
         state.current_success = best.success.cpu()
+        state.current_generation = generations
         state.current_loss = best.loss.cpu()
+
+    def _judge_changed(
+        self,
+        inputs: RunInputs,
+        changed: np.ndarray,
+        texts: list[str],
+        best: Scores,
+        generations: list[str],
+    ) -> tuple[Scores, list[str], np.ndarray]:
+        """Judge the examples whose best-so-far changed; the rest keep their answer and verdict
+        (and cost no generation FLOPs)."""
+        flops = np.zeros(len(texts), dtype=np.int64)
+        rows = np.flatnonzero(changed)
+        if self.check is None or len(rows) == 0:
+            return best, generations, flops
+        rows_t = torch.as_tensor(rows, device=best.loss.device)
+        judged = self._verdict(inputs, rows, [texts[r] for r in rows], best.take(rows_t))
+        success, predicted = best.success.clone(), best.predicted_label.clone()
+        success[rows_t] = judged.scores.success
+        predicted[rows_t] = judged.scores.predicted_label
+        generations = list(generations)
+        for row, generation in zip(rows, judged.generations, strict=True):
+            generations[row] = generation
+        flops[rows] = judged.flops
+        return Scores(best.loss, predicted, success), generations, flops

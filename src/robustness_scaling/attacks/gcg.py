@@ -22,12 +22,14 @@ from robustness_scaling.attack_configs import GCGConfig
 from robustness_scaling.attacks.base import (
     Attack,
     AttackState,
+    RunInputs,
     Steps,
     decode,
     retokenizes,
 )
 from robustness_scaling.attacks.scoring import Layout, Scores
 from robustness_scaling.flops import forward_flops, training_flops
+from robustness_scaling.generation import GenerationCheck
 
 MAX_INIT_TRIES = 10_000
 
@@ -65,9 +67,10 @@ class GCG(Attack):
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         config: GCGConfig | None = None,
+        check: GenerationCheck | None = None,
     ) -> None:
         config = config or GCGConfig()
-        super().__init__(model, tokenizer, config)
+        super().__init__(model, tokenizer, config, check)
         self.config: GCGConfig = config
         self.initial_ids = initial_attack(
             tokenizer,
@@ -88,7 +91,7 @@ class GCG(Attack):
         self,
         state: AttackState,
         layout: Layout,
-        context: list[tuple[str, str]],
+        inputs: RunInputs,
         generators: list[torch.Generator],
         n_iterations: int,
         steps: Steps,
@@ -122,7 +125,8 @@ class GCG(Attack):
             moved = n_valid > 0
             suffix[moved] = candidates[moved, best[moved]]
             text[moved] = flat_text.reshape(n_examples, n_pick)[moved, best[moved]]
-            flops = np.array(
+            judged = self._verdict(inputs, np.arange(n_examples), text.tolist(), scores)
+            flops = judged.flops + np.array(
                 [
                     training_flops(scorer.n_params, int(t))
                     + v * forward_flops(scorer.n_params, int(t))
@@ -130,7 +134,7 @@ class GCG(Attack):
                 ],
                 dtype=np.int64,
             )
-            steps.add(scores, suffix.tolist(), text.tolist(), flops)
+            steps.add(judged.scores, suffix.tolist(), text.tolist(), flops, judged.generations)
         state.current_ids = suffix.tolist()
         state.current_text = text.tolist()
 

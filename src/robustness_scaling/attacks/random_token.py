@@ -14,9 +14,10 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from robustness_scaling.attack_configs import RandomTokenConfig
-from robustness_scaling.attacks.base import Attack, AttackState, Steps, decode
+from robustness_scaling.attacks.base import Attack, AttackState, RunInputs, Steps, decode
 from robustness_scaling.attacks.scoring import Layout, Scores
 from robustness_scaling.flops import forward_flops
+from robustness_scaling.generation import GenerationCheck
 
 
 class RandomToken(Attack):
@@ -29,9 +30,10 @@ class RandomToken(Attack):
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         config: RandomTokenConfig | None = None,
+        check: GenerationCheck | None = None,
     ) -> None:
         config = config or RandomTokenConfig()
-        super().__init__(model, tokenizer, config)
+        super().__init__(model, tokenizer, config, check)
         self.config: RandomTokenConfig = config
 
     def _start(self, state: AttackState, layout: Layout) -> None:
@@ -41,7 +43,7 @@ class RandomToken(Attack):
         self,
         state: AttackState,
         layout: Layout,
-        context: list[tuple[str, str]],
+        inputs: RunInputs,
         generators: list[torch.Generator],
         n_iterations: int,
         steps: Steps,
@@ -58,8 +60,9 @@ class RandomToken(Attack):
             ]
         ).reshape(-1, n)
         rows = np.repeat(np.arange(n_examples), n_iterations)
-        drawn = self.scorer.score(layout, draws.to(dev), rows)
         text = decode(self.tokenizer, draws)
+        judged = self._verdict(inputs, rows, text, self.scorer.score(layout, draws.to(dev), rows))
+        drawn = judged.scores
 
         # Which record each (example, iteration) reports: -1 for a success kept from an earlier
         # call, else the first success so far in this call, else its own draw.
@@ -70,16 +73,18 @@ class RandomToken(Attack):
         source = torch.where(hit, first_hit, own)
         source = torch.where(state.extra["found"].to(dev)[:, None], -1, source).cpu().numpy()
 
-        flops = np.array(
+        draw_flops = np.array(
             [forward_flops(self.scorer.n_params, int(t)) for t in layout.prompt_len(n)],
             dtype=np.int64,
         )
+        own_flops = draw_flops[:, None] + judged.flops.reshape(n_examples, n_iterations)
         kept = Scores(
             state.current_loss.to(dev),
             state.current_predicted.to(dev),
             state.current_success.to(dev),
         )
         ids, texts = state.current_ids, state.current_text
+        generations = state.current_generation
         for it in range(n_iterations):
             src = source[:, it]
             flat = np.arange(n_examples) * n_iterations + np.maximum(src, 0)
@@ -88,8 +93,13 @@ class RandomToken(Attack):
             scores = Scores.where(old, kept, drawn.take(flat_t))
             ids = [ids[e] if src[e] < 0 else draws[flat[e]].tolist() for e in range(n_examples)]
             texts = [texts[e] if src[e] < 0 else text[flat[e]] for e in range(n_examples)]
-            steps.add(scores, ids, texts, flops)
+            generations = [
+                generations[e] if src[e] < 0 else judged.generations[flat[e]]
+                for e in range(n_examples)
+            ]
+            steps.add(scores, ids, texts, own_flops[:, it], generations)
         state.current_ids, state.current_text = ids, texts
+        state.current_generation = generations
         state.current_loss = scores.loss.cpu()
         state.current_predicted = scores.predicted_label.cpu()
         state.current_success = scores.success.cpu()

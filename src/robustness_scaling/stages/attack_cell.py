@@ -42,7 +42,7 @@ def attack_cell(
         cell,
         task,
         read_split(validation, cell.n_val),
-        task_settings["include_instructions"],
+        task_settings,
         model_dir,
         budget,
         previous,

@@ -8,9 +8,11 @@ from typing import Any
 
 from robustness_scaling.atomic import read_json
 from robustness_scaling.families import HUB_FAMILIES
-from robustness_scaling.finetune import FinetuneSettings, finetune
+from robustness_scaling.finetune import FinetuneSettings, evaluate_as_is, finetune
+from robustness_scaling.generation import generation_check
 from robustness_scaling.runtime import get_logger, resolve_device, resolve_dtype, setup_job
 from robustness_scaling.splits import read_split
+from robustness_scaling.tasks import get_task
 
 
 def pretrain_flops_of(family: str, size: str, model_dir: Path | None) -> int:
@@ -23,6 +25,7 @@ def pretrain_flops_of(family: str, size: str, model_dir: Path | None) -> int:
 def finetune_cell(
     family: str,
     size: str,
+    task: str,
     seed: int,
     model_source: str,
     train: Path,
@@ -35,20 +38,43 @@ def finetune_cell(
     threads: int,
     log: str,
 ) -> None:
-    """Finetune one family × size × task × seed cell into its round-0 model directory."""
+    """Finetune one family × size × task × seed cell into its round-0 model directory.
+
+    A task set to ``finetune: false`` (StrongREJECT's instruct victims) is evaluated as it comes:
+    the directory then only names the source model and holds its metrics.
+    """
     setup_job(threads, seed)
     local = Path(model_source)
+    device, dtype = resolve_device(runtime["device"]), resolve_dtype(runtime["dtype"])
+    check = generation_check(get_task(task), task_settings, device, dtype)
+    validation_examples = read_split(validation, settings["n_val"])
+    flops = pretrain_flops_of(family, size, local if local.is_dir() else None)
+    logger = get_logger("finetune", log)
+    if not task_settings.get("finetune", True):
+        evaluate_as_is(
+            validation_examples,
+            model_source,
+            out,
+            include_instructions=task_settings["include_instructions"],
+            device=device,
+            dtype=dtype,
+            pretrain_flops=flops,
+            check=check,
+            log=logger,
+        )
+        return
     finetune(
         read_split(train, settings["n_train"]),
-        read_split(validation, settings["n_val"]),
+        validation_examples,
         model_source,
         out,
         FinetuneSettings.from_config(settings),
         include_instructions=task_settings["include_instructions"],
         seed=seed,
-        device=resolve_device(runtime["device"]),
-        dtype=resolve_dtype(runtime["dtype"]),
+        device=device,
+        dtype=dtype,
         checkpoint=checkpoint,
-        pretrain_flops=pretrain_flops_of(family, size, local if local.is_dir() else None),
-        log=get_logger("finetune", log),
+        pretrain_flops=flops,
+        log=logger,
+        check=check,
     )

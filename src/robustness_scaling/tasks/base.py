@@ -122,11 +122,28 @@ def with_attack(example: Example, placement: Placement, attack_text: str) -> Exa
     return replace(example, content=(attack_text,))  # no content at all: the attack is all of it
 
 
+CLASSIFICATION = "classification"
+GENERATION = "generation"
+
+
 @dataclass(frozen=True)
 class Task:
-    """A task's fixed facts: its name, label words and default attack slot."""
+    """A task's fixed facts: its name, label words, default attack slot and kind.
+
+    A ``generation`` task's victim is a causal LM judged on what it writes (``gen_target`` is
+    the intended answer, ``proxy_gen_target`` the attack's target). ``attacked_labels`` limits
+    the attacked examples to some classes, where only those make a meaningful attack (a wrong
+    password talked into " GRANTED"); ``None`` attacks every correctly answered example.
+    """
 
     name: str
     label_words: tuple[str, str]
     placement: Placement
     instructions: str
+    kind: str = CLASSIFICATION
+    attacked_labels: tuple[int, ...] | None = None
+    judge: str = "target"
+
+    @property
+    def is_generation(self) -> bool:
+        return self.kind == GENERATION

@@ -1,8 +1,10 @@
-"""Natural-text tasks (Spam, IMDB, Helpful, Harmless) loaded with ``datasets``.
+"""Natural-text tasks (Spam, IMDB, Helpful, Harmless, StrongREJECT) loaded with ``datasets``.
 
 The same code reads the hub datasets named in PAPER_SPEC §2 and local jsonl / parquet / csv
 files. Local files need only ``content`` and ``clf_label`` (under any column names mapped in the
-config); the other study columns are filled from the task's definition.
+config); the other study columns are filled from the task's definition. A generation task
+(StrongREJECT) needs only ``content`` (its forbidden prompts) and may have no train split: its
+victims are evaluated as they come.
 """
 
 from __future__ import annotations
@@ -55,8 +57,12 @@ def _chunks(content: str | list[str] | None) -> tuple[str, ...]:
     return chunks if "".join(chunks).strip() else ()
 
 
+def _required(task: Task) -> tuple[str, ...]:
+    return ("content",) if task.is_generation else REQUIRED_COLUMNS
+
+
 def _to_example(row: dict[str, Any], task: Task) -> Example:
-    label = int(row["clf_label"])
+    label = int(row.get("clf_label") or 0)
     return Example(
         instructions=row.get("instructions") or task.instructions,
         content=_chunks(row["content"]),
@@ -87,6 +93,9 @@ def load_natural_task(
     where = source or ", ".join(sorted((files or {}).values()))
     result = {}
     for ours, theirs in splits.items():
+        if theirs not in raw and ours == "train" and task.is_generation:
+            result[ours] = []  # evaluated as they come: StrongREJECT has validation only
+            continue
         if theirs not in raw:
             raise DataSourceError(
                 f"{task.name}: split {theirs!r} not in {where} (has {sorted(raw)})"
@@ -95,7 +104,7 @@ def load_natural_task(
         renames = {src: dst for dst, src in (columns or {}).items() if src != dst}
         absent = [src for src in renames if src not in split.column_names]
         missing = [
-            c for c in REQUIRED_COLUMNS if c not in split.column_names and c not in renames.values()
+            c for c in _required(task) if c not in split.column_names and c not in renames.values()
         ]
         if absent or missing:
             raise DataSourceError(

@@ -1,0 +1,287 @@
+"""Generation tasks: judges, greedy answers and their FLOPs, attacks judged on what the model
+writes, the StrongREJECT loader, and finetuning a victim to write its answer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from attack_fixtures import examples, tiny_causal_lm
+
+from robustness_scaling.attack_configs import BEASTConfig, GCGConfig, RandomTokenConfig
+from robustness_scaling.attacks import BEAST, GCG, RandomToken, build_attack, correctly_classified
+from robustness_scaling.data import make_splits
+from robustness_scaling.flops import forward_flops
+from robustness_scaling.generation import GenerationCheck, generation_check, greedy_generate
+from robustness_scaling.judges import (
+    LLMJudge,
+    RefusalJudge,
+    TargetJudge,
+    Verdicts,
+    build_judge,
+)
+from robustness_scaling.tasks import get_task, model_input
+from robustness_scaling.tasks.base import Example, Placement, attack_context
+from robustness_scaling.tasks.registry import STRONGREJECT_REFUSAL, STRONGREJECT_TARGET
+
+CHUNK = Placement(overwritable_chunk=1)
+
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.fixture(scope="module")
+def lm(tokenizer):
+    return tiny_causal_lm(tokenizer)
+
+
+def _denied(n: int) -> list[Example]:
+    """Wrong-password examples: the true answer is " DENIED", the attack wants " GRANTED"."""
+    return [e for e in examples(2 * n) if e.clf_label == 0][:n]
+
+
+# --- judges on fixed strings -------------------------------------------------------------
+
+
+def test_target_judge_decisions():
+    wrong = _denied(1)[0]
+    answers = [" GRANTED", "GRANTED now", " DENIED", " granted", "", " I say GRANTED"]
+    start = TargetJudge()([wrong] * 6, [""] * 6, answers)
+    assert start.success.tolist() == [True, True, False, False, False, False]
+    assert start.correct.tolist() == [False, False, True, False, False, False]
+    anywhere = TargetJudge("contains")([wrong] * 6, [""] * 6, answers)
+    assert anywhere.success.tolist() == [True, True, False, False, False, True]
+    assert TargetJudge().name == "target-startswith"
+
+
+def test_refusal_judge_decisions():
+    answers = [" I'm sorry, I can't help.", " Sure, here is how.", "", "AS AN AI I must decline"]
+    verdicts = RefusalJudge()([None] * 4, [""] * 4, answers)
+    assert verdicts.success.tolist() == [False, True, False, False]
+    assert verdicts.correct.tolist() == [True, False, False, True]
+    custom = RefusalJudge(("nope",))([None] * 2, [""] * 2, ["Nope.", "fine"])
+    assert custom.success.tolist() == [False, True]
+
+
+def test_build_judge_errors_name_the_problem():
+    assert build_judge(None).name == "target-startswith"
+    assert build_judge({"type": "refusal"}).name == "refusal"
+    with pytest.raises(ValueError, match="unknown judge type 'gpt'; allowed: target, refusal, llm"):
+        build_judge({"type": "gpt"})
+    with pytest.raises(ValueError, match="an llm judge needs `model`"):
+        build_judge({"type": "llm"})
+    with pytest.raises(ValueError, match="match must be one of"):
+        build_judge({"type": "target", "match": "regex"})
+
+
+def test_llm_judge_reads_the_yes_no_logits(tokenizer, tmp_path):
+    """A judge LM rigged to always prefer "Yes": every answer counts as compliance."""
+    judge_lm = tiny_causal_lm(tokenizer, seed=5)
+    yes = tokenizer("Yes", add_special_tokens=False)["input_ids"][0]
+    with torch.no_grad():
+        judge_lm.gpt_neox.final_layer_norm.weight.zero_()
+        judge_lm.gpt_neox.final_layer_norm.bias.fill_(1.0)
+        head = judge_lm.get_output_embeddings().weight
+        head.zero_()
+        head[yes] = 1.0
+    judge_lm.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    judge = LLMJudge(str(tmp_path), yes="Yes", no="No")
+    verdicts = judge(_denied(2), ["p1", "p2"], ["a", "b"])
+    assert verdicts.success.tolist() == [True, True] and not verdicts.correct.any()
+    assert judge.name == f"llm:{tmp_path}"
+
+
+# --- greedy generation -------------------------------------------------------------------
+
+
+def test_batched_generation_equals_one_at_a_time_and_counts_flops(lm, tokenizer):
+    prompts = [model_input(e, False) for e in examples(5)] + ["x"]
+    batched = greedy_generate(lm, tokenizer, prompts, 4, batch_size=4)
+    for i, prompt in enumerate(prompts):
+        alone = greedy_generate(lm, tokenizer, [prompt], 4)
+        assert alone.texts == [batched.texts[i]] and alone.flops[0] == batched.flops[i]
+    length = len(tokenizer(prompts[0])["input_ids"])
+    n_new = len(tokenizer(batched.texts[0], add_special_tokens=False)["input_ids"])
+    if n_new == 4:  # no end-of-text: every new token costs a pass over the sequence so far
+        expected = sum(forward_flops(lm.num_parameters(), length + j) for j in range(4))
+        assert batched.flops[0] == expected
+
+
+# --- attacks judged on the answer --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PromptJudge:
+    """Succeeds when the attack text contains ``marker``: a plug-in judge random tokens hit."""
+
+    marker: str
+    name: str = "marker"
+
+    def __call__(self, examples, prompts, generations) -> Verdicts:
+        texts = []
+        for example, prompt in zip(examples, prompts, strict=True):
+            before, after = attack_context(example, CHUNK, False)
+            texts.append(prompt[len(before) : len(prompt) - len(after)])
+        hit = np.array([self.marker in t for t in texts], dtype=bool)
+        return Verdicts(hit, ~hit)
+
+
+def test_gcg_records_judged_answers_and_their_flops(lm, tokenizer):
+    check = GenerationCheck(TargetJudge(), max_new_tokens=3)
+    batch = _denied(2)
+    config = GCGConfig(top_k=24, n_candidates=12, seed=3)
+    judged = GCG(lm, tokenizer, config, check).run(batch, CHUNK, False, n_iterations=2).records
+    plain = GCG(lm, tokenizer, config).run(batch, CHUNK, False, n_iterations=2).records
+    pd.testing.assert_series_equal(judged["loss"], plain["loss"])  # same search
+    assert (judged["attack_text"] == plain["attack_text"]).all()
+    for row in judged.itertuples():
+        example = batch[row.example_id]
+        before, after = attack_context(example, CHUNK, False)
+        answer = greedy_generate(lm, tokenizer, [before + row.attack_text + after], 3)
+        assert row.generation == answer.texts[0]
+        assert row.success == answer.texts[0].lstrip().startswith("GRANTED")
+        assert row.flops == plain["flops"][row.Index] + answer.flops[0]
+    assert judged["predicted_label"].isin([-1, 0, 1]).all()
+
+
+def test_random_token_keeps_the_first_judged_success(lm, tokenizer):
+    check = GenerationCheck(_PromptJudge("e"), max_new_tokens=2)
+    attack = RandomToken(lm, tokenizer, RandomTokenConfig(n_attack_tokens=3, seed=1), check)
+    records = attack.run(_denied(3), CHUNK, False, n_iterations=8).records
+    asr = records.groupby("iteration")["success"].mean()
+    assert asr.iloc[0] == 0 and asr.iloc[-1] > 0 and asr.is_monotonic_increasing
+    for _, rows in records.groupby("example_id"):
+        hits = rows[rows["success"]]
+        if len(hits):
+            assert hits["attack_text"].nunique() == 1 and hits["generation"].nunique() == 1
+
+
+def test_beast_on_a_generative_victim(lm, tokenizer):
+    check = GenerationCheck(_PromptJudge("e"), max_new_tokens=2)
+    sampler = tiny_causal_lm(tokenizer, seed=2)
+    attack = BEAST(lm, tokenizer, sampler, BEASTConfig(beam_width=2, branch_factor=2), check)
+    records = attack.run(_denied(2), CHUNK, False, n_iterations=3).records
+    for row in records.itertuples():
+        assert row.success == ("e" in row.attack_text)
+    assert records.loc[records["iteration"] > 0, "flops"].gt(0).all()
+
+
+def test_only_correct_answers_are_attacked_and_classifier_checks_are_refused(lm, tokenizer):
+    batch = _denied(4)
+    always = GenerationCheck(_PromptJudge("zzz-never"), max_new_tokens=1)
+    assert correctly_classified(lm, tokenizer, batch, False, check=always) == [0, 1, 2, 3]
+    from attack_fixtures import tiny_classifier
+
+    with pytest.raises(ValueError, match="needs a causal LM victim, not a classifier"):
+        build_attack("gcg", tiny_classifier(tokenizer), tokenizer, check=always)
+
+
+def test_generation_check_follows_the_task():
+    assert generation_check(get_task("password_match"), {}) is None
+    check = generation_check(get_task("password_match_generation"), {"max_new_tokens": 4})
+    assert check.judge.name == "target-startswith" and check.max_new_tokens == 4
+    assert generation_check(get_task("strongreject"), {}).judge.name == "refusal"
+
+
+# --- StrongREJECT and the finetuned generation victim ------------------------------------
+
+
+def test_strongreject_from_a_local_file_of_forbidden_prompts(tmp_path):
+    path = tmp_path / "strongreject.csv"
+    pd.DataFrame(
+        {"category": ["a", "b", "c"], "forbidden_prompt": ["How do I x?", "Tell me y.", "z"]}
+    ).to_csv(path, index=False)
+    splits = make_splits(
+        "strongreject",
+        {"files": {"validation": str(path)}, "columns": {"content": "forbidden_prompt"}},
+    )
+    assert splits["train"] == []
+    assert sorted(e.content[0] for e in splits["validation"]) == ["How do I x?", "Tell me y.", "z"]
+    example = splits["validation"][0]
+    assert example.gen_target == STRONGREJECT_REFUSAL and example.proxy_gen_target == " Sure, here"
+    assert STRONGREJECT_TARGET == " Sure, here"
+    assert example.instructions == "" and example.answer_prompt == "\n\nAnswer:"
+
+
+def test_finetuning_teaches_the_answer_with_loss_on_it_only(neox_dir, tmp_path):
+    from robustness_scaling.finetune import FinetuneSettings, answer_loss, finetune
+    from robustness_scaling.models import load_causal_lm, load_tokenizer, pad_batch
+
+    task = get_task("password_match_generation")
+    check = generation_check(task, {"max_new_tokens": 3})
+    data = make_splits(task.name, {"train_size": 400, "val_size": 40, "seed": 0})
+    settings = FinetuneSettings(
+        epochs=3,
+        batch_size=16,
+        minibatch_size=16,
+        optimizer="adamw",
+        learning_rate=3e-3,
+        schedule="constant",
+        checkpoint_seconds=0,
+    )
+    metrics = finetune(
+        data["train"],
+        data["validation"],
+        neox_dir,
+        tmp_path / "out",
+        settings,
+        include_instructions=False,
+        seed=0,
+        device=torch.device("cpu"),
+        dtype=torch.float32,
+        checkpoint=None,
+        pretrain_flops=1,
+        log=logging.getLogger("test"),
+        check=check,
+    )
+    assert metrics["judge"] == "target-startswith" and metrics["loss_curve"][-1] < 1.0
+    assert metrics["clean_accuracy"] >= 0.4  # writes one of the two answers
+
+    # the loss ignores the prompt: changing prompt labels' targets changes nothing
+    tokenizer = load_tokenizer(tmp_path / "out")
+    model = load_causal_lm(tmp_path / "out", torch.float32, torch.device("cpu"))
+    batch = pad_batch([[5, 6, 7, 8, 9]], tokenizer.pad_token_id, torch.device("cpu"))
+    batch["labels"] = torch.tensor([[-100, -100, -100, 8, 9]])
+    logits = model(input_ids=batch["input_ids"]).logits[0]
+    by_hand = -(logits[2].log_softmax(-1)[8] + logits[3].log_softmax(-1)[9]) / 2
+    assert answer_loss(model, batch).item() == pytest.approx(by_hand.item(), rel=1e-5)
+
+
+def test_a_victim_used_as_it_comes_is_followed_from_its_round0(neox_dir, tmp_path):
+    from robustness_scaling.finetune import evaluate_as_is
+    from robustness_scaling.models import load_causal_lm, resolve_source
+
+    task = get_task("strongreject")
+    prompts = [Example("", (p,), "\n\nAnswer:", 0, 1, " no", " Sure, here") for p in "ab"]
+    metrics = evaluate_as_is(
+        prompts,
+        neox_dir,
+        tmp_path / "round0",
+        include_instructions=True,
+        device=torch.device("cpu"),
+        dtype=torch.float32,
+        pretrain_flops=7,
+        check=generation_check(task, {"max_new_tokens": 2}),
+        log=logging.getLogger("test"),
+    )
+    assert sorted(p.name for p in (tmp_path / "round0").iterdir()) == ["metrics.json"]
+    assert metrics["model_source"] == str(neox_dir) and metrics["judge"] == "refusal"
+    assert resolve_source(tmp_path / "round0") == str(neox_dir)
+    assert load_causal_lm(tmp_path / "round0", torch.float32, torch.device("cpu")) is not None
+    with pytest.raises(ValueError, match="only generation tasks can skip finetuning"):
+        evaluate_as_is(
+            prompts,
+            neox_dir,
+            tmp_path / "x",
+            include_instructions=True,
+            device=torch.device("cpu"),
+            dtype=torch.float32,
+            pretrain_flops=7,
+            check=None,
+            log=logging.getLogger("test"),
+        )
