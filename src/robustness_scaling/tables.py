@@ -65,8 +65,18 @@ COLUMNS: tuple[Column, ...] = (
     Column("n_params", "int64", "Classifier parameter count N (all parameters, head included)."),
     Column("pretrain_flops", "float64", "Pretraining compute 6·N_gen·D of the generative model."),
     Column("clean_accuracy", "float64", "Pre-attack accuracy on the `n_val` validation examples."),
-    Column("n_val", "int64", "Validation examples considered (the paper's `dataset_n_val`)."),
-    Column("n_attacked", "int64", "Validation examples classified correctly, hence attacked."),
+    Column(
+        "n_val",
+        "int64",
+        "Validation examples considered (the paper's `dataset_n_val`); on a generation task with "
+        "`attacked_labels`, those of the attacked labels.",
+    ),
+    Column(
+        "n_attacked",
+        "int64",
+        "Validation examples classified (generation: answered, as judged) correctly, hence "
+        "attacked.",
+    ),
     Column(
         "asr",
         "float64",
