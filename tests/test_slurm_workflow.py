@@ -333,7 +333,7 @@ def test_heavy_stages_ran_as_slurm_jobs_and_data_locally(smoke_runs, slurm_clust
     jobs = slurm_jobs(slurm_cluster, run.run_id)
     assert all(state == "COMPLETED" for _, state, _ in jobs), jobs
     per_rule = {rule: sum(r == rule for _, _, r in jobs) for rule in remote}
-    assert per_rule == {"pretrain": 2, "finetune": 4, "attack": 4}
+    assert per_rule == {"pretrain": 2, "finetune": 6, "attack": 6}
     # ... each with its log under the profile's slurm-logdir (kept by the test overlay).
     logs = sorted((folder / "logs/slurm").rglob("*.log"))
     assert sorted(p.parent.relative_to(folder / "logs/slurm").parts[0] for p in logs) == sorted(
