@@ -157,7 +157,7 @@ def splits() -> tuple[list[Example], list[Example]]:
     return password_match(english_words(), 32, 16)
 
 
-def _round(k, previous: Path, out: Path, splits, seed=0, resume=None) -> dict:
+def _round(k, previous: Path, out: Path, splits, seed=0, resume=None, settings=SETTINGS) -> dict:
     with torch.random.fork_rng():  # the round must not depend on the global RNG
         torch.manual_seed(k + 100)
         return adversarial_round(
@@ -166,7 +166,7 @@ def _round(k, previous: Path, out: Path, splits, seed=0, resume=None) -> dict:
             previous,
             *splits,
             out,
-            SETTINGS,
+            settings,
             placement=get_task("password_match").placement,
             include_instructions=False,
             seed=seed,
@@ -226,6 +226,22 @@ def test_two_round_chain_grows_the_pool_and_adds_up_defense_flops(chain, splits)
         assert attacked == with_attack(
             clean, get_task("password_match").placement, row["attack_text"]
         )
+
+
+def test_more_epochs_per_round_train_longer_on_the_same_examples(chain, splits, tmp_path):
+    _round(1, chain[0], tmp_path / "round1", splits, settings=replace(SETTINGS, epochs_per_round=3))
+    once, thrice = _metrics(chain[1]), _metrics(tmp_path / "round1")
+    assert thrice["steps"] == 3 * once["steps"]
+    assert thrice["training_flops"] == pytest.approx(3 * once["training_flops"], rel=0.25)
+    assert thrice["adversarial_generation_flops"] == once["adversarial_generation_flops"]
+    pool1, pool3 = (
+        pd.read_parquet(path / "pool.parquet") for path in (chain[1], tmp_path / "round1")
+    )
+    pd.testing.assert_frame_equal(
+        pool1.drop(columns="latest_loss"), pool3.drop(columns="latest_loss")
+    )
+    assert np.isfinite(pool3["latest_loss"]).all()
+    assert (pool3["latest_loss"].to_numpy() != pool1["latest_loss"].to_numpy()).all()
 
 
 def test_same_seed_same_bytes(chain, splits, tmp_path):

@@ -77,6 +77,9 @@ class AdversarialTrainingSettings(OptimizerSettings):
             (GCG 8 → 64, RandomToken 1024 → 2048); False attacks at ``ramp_end`` every round.
         ramp_rounds: the round at which the ramp reaches ``ramp_end``; None: the last round.
         checkpoint_iterations: attack iterations between attack checkpoints (0: none).
+        epochs_per_round: passes over the round's training set, each in a fresh order (the
+            paper: 1). Training is cheap next to attacking, so small models that fit the
+            adversarial examples slowly can take more passes per round of attacks.
     """
 
     schedule: str = "constant"
@@ -97,6 +100,7 @@ class AdversarialTrainingSettings(OptimizerSettings):
     ramp_end: int = 64
     ramp_rounds: int | None = None
     checkpoint_iterations: int = 0
+    epochs_per_round: int = 1
 
 
 def _new_pool_rows(
@@ -130,7 +134,7 @@ def _write_examples(path: Path, rows: pd.DataFrame) -> None:
             handle.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-def _train_one_epoch(
+def _train_in_order(
     model: torch.nn.Module,
     sequences: list[list[int]],
     labels: list[int],
@@ -295,8 +299,10 @@ def adversarial_round(
         [model_input(e, include_instructions) for e in examples], add_special_tokens=False
     )["input_ids"]
     kept = np.array([i for i, ids in enumerate(encoded) if len(ids) <= max_tokens], dtype=int)
-    order = kept[rng.permutation(len(kept))]
-    state, losses = _train_one_epoch(
+    order = np.concatenate(
+        [kept[rng.permutation(len(kept))] for _ in range(settings.epochs_per_round)]
+    )
+    state, losses = _train_in_order(
         model,
         [encoded[i] for i in order],
         [examples[i].clf_label for i in order],
@@ -306,7 +312,9 @@ def adversarial_round(
         log,
     )
     losses_by_example = np.full(len(examples), np.nan)
-    losses_by_example[order] = losses
+    for position, example in enumerate(order):  # the latest loss of each example
+        if not np.isnan(losses[position]):
+            losses_by_example[example] = losses[position]
     trained = (source >= 0) & ~np.isnan(losses_by_example)
     latest = pool["latest_loss"].to_numpy(np.float64).copy()
     latest[source[trained]] = losses_by_example[trained]
