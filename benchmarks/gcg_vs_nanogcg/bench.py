@@ -52,9 +52,10 @@ def build(workdir: Path) -> None:
         torch.save(model.state_dict(), workdir / f"{shape}.pt")
 
 
-def worker(python: Path, script: str, threads: int, *args: object) -> dict:
+def worker(python: Path, script: str, threads: int, device: str, *args: object) -> dict:
     env = {
         **os.environ,
+        "BENCH_DEVICE": device,
         "PYTHONPATH": str(HERE),
         "TOKENIZERS_PARALLELISM": "false",
         "OMP_NUM_THREADS": str(threads),
@@ -92,11 +93,17 @@ def main() -> None:
         help="torch threads on both sides (1 resists a shared machine's load)",
     )
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where both sides run: cpu, cuda or cuda:N (the batching target is meant for GPUs)",
+    )
     args = parser.parse_args()
     results = {
         "load_before": load_average(),
         "cpus": os.cpu_count(),
         "threads": args.threads,
+        "device": args.device,
         "runs": [],
     }
     plan = [("14m", args.steps_14m, "8,32"), ("70m", args.steps_70m, "8")]
@@ -107,13 +114,14 @@ def main() -> None:
         for shape, steps, batches in plan:
             for _ in range(args.rounds):
                 results["runs"].append(
-                    worker(nano, "run_nanogcg.py", args.threads, workdir, shape, steps)
+                    worker(nano, "run_nanogcg.py", args.threads, args.device, workdir, shape, steps)
                 )
                 results["runs"].append(
                     worker(
                         ours,
                         "run_ours.py",
                         args.threads,
+                        args.device,
                         workdir,
                         shape,
                         steps,
@@ -126,6 +134,7 @@ def main() -> None:
                     ours,
                     "run_ours.py",
                     args.threads,
+                    args.device,
                     workdir,
                     shape,
                     steps,

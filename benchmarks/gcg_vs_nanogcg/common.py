@@ -2,12 +2,13 @@
 
 The driver writes the tokenizer and the model weights once; each worker rebuilds the same
 randomly initialised GPT-NeoX causal LM from ``spec.json`` and loads the same state dict, so the
-two sides attack bit-identical models.
+two sides attack bit-identical models, on the device the driver names in ``BENCH_DEVICE``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ INIT = " ".join(["x"] * 20)
 N_ATTACK_TOKENS = 20
 SEARCH_WIDTH = 512
 TOP_K = 256
+DEVICE = torch.device(os.environ.get("BENCH_DEVICE", "cpu"))
 SHAPES = {
     # Pythia layer shapes (EleutherAI/pythia-14m and -70m) with the benchmark's vocabulary.
     "14m": {
@@ -59,7 +61,7 @@ def load(workdir: Path, shape: str) -> tuple[GPTNeoXForCausalLM, PreTrainedToken
     if state[head] is None:
         state[head] = state.pop("embed_out.weight")
     model.load_state_dict(state)
-    return model.eval(), tokenizer
+    return model.to(DEVICE).eval(), tokenizer
 
 
 def step_times(stamps: list[float]) -> dict[str, float]:
@@ -69,4 +71,7 @@ def step_times(stamps: list[float]) -> dict[str, float]:
 
 
 def now() -> float:
+    """A timestamp after the device's queued work has finished (CUDA runs asynchronously)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
     return time.perf_counter()

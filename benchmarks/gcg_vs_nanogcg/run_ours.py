@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import (
+    DEVICE,
     INIT,
     N_ATTACK_TOKENS,
     PROMPT,
@@ -73,7 +74,7 @@ def timed_attack(model, tokenizer, batch_size: int) -> tuple[GCG, list[float], l
 
 
 def matmul_flops_per_s(n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
     a @ b
     times = []
     for _ in range(repeats):
@@ -105,6 +106,7 @@ def main(workdir: Path, shape: str, n_steps: int, batches: list[int], batch_size
         "side": "ours",
         "shape": shape,
         "torch_threads": torch.get_num_threads(),
+        "device": str(DEVICE),
         "batch_size": batch_size,
         "throughput": {},
     }
