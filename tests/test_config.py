@@ -160,3 +160,19 @@ def test_judge_settings_are_checked():
 def test_attack_tasks_must_be_study_tasks():
     message = _error(lambda c: c["attacks"]["gcg"].update(tasks=["password_match", "imdb"]))
     assert "`attacks.gcg.tasks`: unknown name(s) ['imdb']; allowed: password_match," in message
+
+
+def test_a_task_evaluated_as_it_comes_runs_one_seed():
+    config = validate_config(_load("config/paper-qwen.yaml"), SCHEMA)
+    seeds = {seed for size, task, seed in cells(config) if task == "strongreject"}
+    assert seeds == {0} and {seed for _, task, seed in cells(config) if task == "spam"} == {0, 1, 2}
+
+
+def test_tiny_family_takes_no_task_model_source():
+    message = _error(
+        lambda c: c["task_settings"]["password_match_generation"].update(model_source="/m/{size}")
+    )
+    assert (
+        "`task_settings.password_match_generation.model_source`: the tiny family's victims are "
+        "its own pretrained models" in message
+    )

@@ -4,7 +4,7 @@ writes, the StrongREJECT loader, and finetuning a victim to write its answer."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,12 @@ def lm(tokenizer):
 def _denied(n: int) -> list[Example]:
     """Wrong-password examples: the true answer is " DENIED", the attack wants " GRANTED"."""
     return [e for e in examples(2 * n) if e.clf_label == 0][:n]
+
+
+def _ending_in_the_attack(n: int) -> list[Example]:
+    """Wrong-password examples without the answer prompt: the attack text is the last thing the
+    victim reads, so even a random LM's answer depends on it."""
+    return [replace(e, answer_prompt="") for e in _denied(n)]
 
 
 # --- judges on fixed strings -------------------------------------------------------------
@@ -116,19 +122,26 @@ def test_batched_generation_equals_one_at_a_time_and_counts_flops(lm, tokenizer)
 
 
 @dataclass(frozen=True)
-class _PromptJudge:
-    """Succeeds when the attack text contains ``marker``: a plug-in judge random tokens hit."""
+class _ParityJudge:
+    """Succeeds on answers of odd length: a plug-in judge random answers hit half the time."""
 
-    marker: str
-    name: str = "marker"
+    name: str = "parity"
 
     def __call__(self, examples, prompts, generations) -> Verdicts:
-        texts = []
-        for example, prompt in zip(examples, prompts, strict=True):
-            before, after = attack_context(example, CHUNK, False)
-            texts.append(prompt[len(before) : len(prompt) - len(after)])
-        hit = np.array([self.marker in t for t in texts], dtype=bool)
+        hit = np.array([len(g) % 2 == 1 for g in generations], dtype=bool)
         return Verdicts(hit, ~hit)
+
+
+@dataclass
+class _RecordingJudge:
+    """Never succeeds; remembers the prompts it was shown."""
+
+    shown: list = field(default_factory=list)
+    name: str = "recording"
+
+    def __call__(self, examples, prompts, generations) -> Verdicts:
+        self.shown += list(prompts)
+        return Verdicts(np.zeros(len(prompts), bool), np.ones(len(prompts), bool))
 
 
 def test_gcg_records_judged_answers_and_their_flops(lm, tokenizer):
@@ -150,9 +163,12 @@ def test_gcg_records_judged_answers_and_their_flops(lm, tokenizer):
 
 
 def test_random_token_keeps_the_first_judged_success(lm, tokenizer):
-    check = GenerationCheck(_PromptJudge("e"), max_new_tokens=2)
+    check = GenerationCheck(_ParityJudge(), max_new_tokens=2)
+    batch = _ending_in_the_attack(6)
+    keep = correctly_classified(lm, tokenizer, batch, False, check=check)
+    assert keep
     attack = RandomToken(lm, tokenizer, RandomTokenConfig(n_attack_tokens=3, seed=1), check)
-    records = attack.run(_denied(3), CHUNK, False, n_iterations=8).records
+    records = attack.run([batch[i] for i in keep], CHUNK, False, n_iterations=8).records
     asr = records.groupby("iteration")["success"].mean()
     assert asr.iloc[0] == 0 and asr.iloc[-1] > 0 and asr.is_monotonic_increasing
     for _, rows in records.groupby("example_id"):
@@ -162,23 +178,44 @@ def test_random_token_keeps_the_first_judged_success(lm, tokenizer):
 
 
 def test_beast_on_a_generative_victim(lm, tokenizer):
-    check = GenerationCheck(_PromptJudge("e"), max_new_tokens=2)
+    check = GenerationCheck(_ParityJudge(), max_new_tokens=2)
     sampler = tiny_causal_lm(tokenizer, seed=2)
     attack = BEAST(lm, tokenizer, sampler, BEASTConfig(beam_width=2, branch_factor=2), check)
-    records = attack.run(_denied(2), CHUNK, False, n_iterations=3).records
-    for row in records.itertuples():
-        assert row.success == ("e" in row.attack_text)
+    records = attack.run(_ending_in_the_attack(2), CHUNK, False, n_iterations=3).records
+    assert (records["success"] == (records["generation"].str.len() % 2 == 1)).all()
+    assert records["generation"].nunique() > 1
     assert records.loc[records["iteration"] > 0, "flops"].gt(0).all()
+
+
+def test_the_judge_reads_the_clean_prompt_not_the_attack(lm, tokenizer):
+    judge = _RecordingJudge()
+    batch = _denied(2)
+    GCG(lm, tokenizer, GCGConfig(top_k=24, n_candidates=12), GenerationCheck(judge, 2)).run(
+        batch, CHUNK, False, n_iterations=2
+    )
+    assert len(judge.shown) == 3 * len(batch)  # clean prompt, then two iterations
+    assert set(judge.shown) == {model_input(e, False) for e in batch}
+
+
+def test_a_state_from_another_judge_is_refused(lm, tokenizer):
+    config = GCGConfig(top_k=24, n_candidates=12)
+    first = GCG(lm, tokenizer, config, GenerationCheck(RefusalJudge(("no",)), 2))
+    state = first.run(_denied(2), CHUNK, False, n_iterations=1).state
+    other = GCG(lm, tokenizer, config, GenerationCheck(RefusalJudge(("nope",)), 2))
+    with pytest.raises(
+        ValueError, match="state is from a 'gcg' attack on other examples or config"
+    ):
+        other.run(_denied(2), CHUNK, False, n_iterations=1, state=state)
 
 
 def test_only_correct_answers_are_attacked_and_classifier_checks_are_refused(lm, tokenizer):
     batch = _denied(4)
-    always = GenerationCheck(_PromptJudge("zzz-never"), max_new_tokens=1)
-    assert correctly_classified(lm, tokenizer, batch, False, check=always) == [0, 1, 2, 3]
+    never = GenerationCheck(_RecordingJudge(), max_new_tokens=1)
+    assert correctly_classified(lm, tokenizer, batch, False, check=never) == [0, 1, 2, 3]
     from attack_fixtures import tiny_classifier
 
     with pytest.raises(ValueError, match="needs a causal LM victim, not a classifier"):
-        build_attack("gcg", tiny_classifier(tokenizer), tokenizer, check=always)
+        build_attack("gcg", tiny_classifier(tokenizer), tokenizer, check=never)
 
 
 def test_generation_check_follows_the_task():
@@ -208,8 +245,28 @@ def test_strongreject_from_a_local_file_of_forbidden_prompts(tmp_path):
     assert example.instructions == "" and example.answer_prompt == "\n\nAnswer:"
 
 
+def _finetune(train, validation, source, folder, settings, check) -> dict:
+    from robustness_scaling.finetune import finetune
+
+    return finetune(
+        train,
+        validation,
+        source,
+        folder / "out",
+        settings,
+        include_instructions=False,
+        seed=0,
+        device=torch.device("cpu"),
+        dtype=torch.float32,
+        checkpoint=None,
+        pretrain_flops=1,
+        log=logging.getLogger("test"),
+        check=check,
+    )
+
+
 def test_finetuning_teaches_the_answer_with_loss_on_it_only(neox_dir, tmp_path):
-    from robustness_scaling.finetune import FinetuneSettings, answer_loss, finetune
+    from robustness_scaling.finetune import FinetuneSettings, answer_loss
     from robustness_scaling.models import load_causal_lm, load_tokenizer, pad_batch
 
     task = get_task("password_match_generation")
@@ -224,21 +281,7 @@ def test_finetuning_teaches_the_answer_with_loss_on_it_only(neox_dir, tmp_path):
         schedule="constant",
         checkpoint_seconds=0,
     )
-    metrics = finetune(
-        data["train"],
-        data["validation"],
-        neox_dir,
-        tmp_path / "out",
-        settings,
-        include_instructions=False,
-        seed=0,
-        device=torch.device("cpu"),
-        dtype=torch.float32,
-        checkpoint=None,
-        pretrain_flops=1,
-        log=logging.getLogger("test"),
-        check=check,
-    )
+    metrics = _finetune(data["train"], data["validation"], neox_dir, tmp_path, settings, check)
     assert metrics["judge"] == "target-startswith" and metrics["loss_curve"][-1] < 1.0
     assert metrics["clean_accuracy"] >= 0.4  # writes one of the two answers
 
@@ -285,3 +328,11 @@ def test_a_victim_used_as_it_comes_is_followed_from_its_round0(neox_dir, tmp_pat
             check=None,
             log=logging.getLogger("test"),
         )
+
+
+def test_finetuning_without_training_examples_says_what_to_do(neox_dir, tmp_path):
+    from robustness_scaling.finetune import FinetuneSettings
+
+    check = generation_check(get_task("strongreject"), {})
+    with pytest.raises(ValueError, match="set its `finetune: false`"):
+        _finetune([], _denied(2), neox_dir, tmp_path, FinetuneSettings(), check)

@@ -181,3 +181,14 @@ def test_natural_task_unknown_hub_dataset_suggests_local_files(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataSourceError, match="cannot load dataset 'no-such/dataset'.*`files`"):
         load_natural_task(get_task("spam"), "no-such/dataset")
+
+
+def test_natural_task_row_without_a_label(tmp_path):
+    files = {}
+    for split in ("train", "validation"):
+        files[split] = str(tmp_path / f"{split}.csv")
+        pd.DataFrame({"content": ["a fine email", "bad one"], "clf_label": [0, None]}).to_csv(
+            files[split], index=False
+        )
+    with pytest.raises(DataSourceError, match="spam: a row has no clf_label .*'bad one'"):
+        load_natural_task(get_task("spam"), None, files=files)

@@ -137,6 +137,27 @@ def test_attack_setting_reruns_only_that_attack(smoke):
     assert planned_jobs(smoke, variant) == {"attack": 16, **DOWNSTREAM}
 
 
+def test_generation_settings_rerun_only_what_they_change(smoke):
+    def answer_length(config):
+        config["task_settings"]["password_match_generation"]["max_new_tokens"] = 2
+
+    def batch(config):
+        config["task_settings"]["password_match_generation"]["generation_batch_size"] = 7
+
+    def labels(config):
+        config["task_settings"]["password_match_generation"]["attacked_labels"] = [0]
+
+    # No data is rebuilt: the answer length reruns the task's finetuning (its accuracy is
+    # judged) and its attack cells; the attacked labels only the attack cells.
+    assert planned_jobs(smoke, _variant(smoke, "answers", answer_length)) == {
+        "finetune": 2,
+        "attack": 8,
+        **DOWNSTREAM,
+    }
+    assert planned_jobs(smoke, _variant(smoke, "labels", labels)) == {"attack": 8, **DOWNSTREAM}
+    assert planned_jobs(smoke, _variant(smoke, "batch", batch)) == {}
+
+
 def test_a_larger_budget_computes_only_the_increment(smoke):
     variant = _variant(smoke, "budget", lambda c: c["attacks"]["gcg"].update(budgets=[1, 2, 3]))
     assert planned_jobs(smoke, variant) == {"attack": 8, **DOWNSTREAM}

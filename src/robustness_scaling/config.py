@@ -156,6 +156,13 @@ def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
     for name, attack in config["attacks"].items():
         problems += _names(attack.get("tasks", []), tasks, f"attacks.{name}.tasks")
     problems += _generation_problems(config["task_settings"])
+    if family == TINY:
+        problems += [
+            f"`task_settings.{task}.model_source`: the tiny family's victims are its own "
+            "pretrained models; `model_source` applies to hub families"
+            for task, settings in config["task_settings"].items()
+            if "model_source" in settings
+        ]
     adversarial = config.get("adversarial_training")
     if adversarial:
         problems += _attack_problems(
@@ -216,10 +223,17 @@ def study_tasks(config: Mapping[str, Any]) -> list[str]:
 
 
 def cells(config: Mapping[str, Any]) -> list[tuple[str, str, int]]:
-    """Every (size, task, seed) the study finetunes."""
+    """Every (size, task, seed) the study finetunes (or, with ``finetune: false``, evaluates
+    as it comes: once, with the first seed, since the seed only picks the finetuning)."""
     return [
         (size, task, seed)
         for size in config["sizes"]
         for task in config["size_tasks"].get(size, config["tasks"])
-        for seed in config["seeds"]
+        for seed in _seeds_of(config, task)
     ]
+
+
+def _seeds_of(config: Mapping[str, Any], task: str) -> list[int]:
+    if config["task_settings"].get(task, {}).get("finetune") is False:
+        return list(config["seeds"][:1])
+    return list(config["seeds"])

@@ -66,6 +66,16 @@ def tokenize_examples(
     )
 
 
+def fitting_examples(
+    tokenizer: Any, examples: list[Example], include_instructions: bool, max_tokens: int
+) -> list[Example]:
+    """The examples whose prompt fits the context: those :func:`tokenize_examples` keeps."""
+    encoded = tokenizer(
+        [model_input(e, include_instructions) for e in examples], add_special_tokens=False
+    )["input_ids"]
+    return [e for e, ids in zip(examples, encoded, strict=True) if len(ids) <= max_tokens]
+
+
 def tokenize_answers(
     tokenizer: Any, examples: list[Example], include_instructions: bool, max_tokens: int
 ) -> tuple[list[list[int]], list[int], int]:
@@ -125,6 +135,11 @@ def finetune(
     Returns the metrics.
     """
     started = time.monotonic()
+    if not train_examples:
+        raise ValueError(
+            "no training examples to finetune on; a task without a train split (StrongREJECT) "
+            "is evaluated as it comes: set its `finetune: false`"
+        )
     torch.manual_seed(seed)  # the fresh score head's initialisation
     tokenizer = load_tokenizer(model_source)
     pad = tokenizer.pad_token_id
@@ -200,9 +215,8 @@ def finetune(
     if check is None:
         accuracy = clean_accuracy(model, val_ids, val_labels, pad, settings.eval_batch_size)
     else:
-        accuracy = answer_accuracy(
-            model, tokenizer, validation_examples, include_instructions, check
-        )
+        fits = fitting_examples(tokenizer, validation_examples, include_instructions, max_tokens)
+        accuracy = answer_accuracy(model, tokenizer, fits, include_instructions, check)
     log.info(
         "clean accuracy %.4f on %d validation examples after %.0fs",
         accuracy,

@@ -105,12 +105,15 @@ class GenerationCheck:
         tokenizer: PreTrainedTokenizerBase,
         examples: Sequence[Example],
         prompts: Sequence[str],
+        judged_prompts: Sequence[str] | None = None,
     ) -> tuple[Verdicts, Generations]:
-        """Generate after each prompt and judge the answer against its example."""
+        """Generate after each prompt and judge the answer against its example; the judge
+        reads ``judged_prompts`` (the clean prompts of attacked ones) when given."""
         generations = greedy_generate(
             model, tokenizer, prompts, self.max_new_tokens, self.batch_size
         )
-        return self.judge(examples, prompts, generations.texts), generations
+        shown = prompts if judged_prompts is None else judged_prompts
+        return self.judge(examples, shown, generations.texts), generations
 
 
 def generation_check(

@@ -59,7 +59,9 @@ class Judge(Protocol):
 
     def __call__(
         self, examples: Sequence[Example], prompts: Sequence[str], generations: Sequence[str]
-    ) -> Verdicts: ...
+    ) -> Verdicts:
+        """Verdicts on each answer; ``prompts`` are the clean prompts the answers reply to."""
+        ...
 
 
 def _starts(text: str, target: str) -> bool:
@@ -164,6 +166,11 @@ class LLMJudge:
     @property
     def name(self) -> str:
         return f"llm:{self.source}"
+
+    def __repr__(self) -> str:
+        return (
+            f"LLMJudge({self.source!r}, template={self.template!r}, yes={self.yes}, no={self.no})"
+        )
 
     def __call__(
         self, examples: Sequence[Example], prompts: Sequence[str], generations: Sequence[str]

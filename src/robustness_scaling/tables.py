@@ -62,7 +62,12 @@ COLUMNS: tuple[Column, ...] = (
         "`llm:NAME`); empty for classification tasks, where success is a wrong label.",
     ),
     Column("iteration", "int64", "Attack iteration; 0 is the clean input (ASR 0)."),
-    Column("n_params", "int64", "Classifier parameter count N (all parameters, head included)."),
+    Column(
+        "n_params",
+        "int64",
+        "Parameter count N of the victim, all parameters: the classifier's, head included (a "
+        "generation task's causal LM, LM head included).",
+    ),
     Column("pretrain_flops", "float64", "Pretraining compute 6·N_gen·D of the generative model."),
     Column("clean_accuracy", "float64", "Pre-attack accuracy on the `n_val` validation examples."),
     Column(

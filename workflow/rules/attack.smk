@@ -84,7 +84,7 @@ rule attack:
         state=f"{ATTACK_CELL}.state.pt",
     params:
         attack=lambda w: attack_settings(w.attack),
-        task_settings=lambda w: canonical(config["task_settings"][w.task]),
+        task_settings=lambda w: task_params(w.task, "generation_batch_size"),
         sampler=lambda w: sampler_of(w.attack),
         dtype=config["runtime"]["dtype"],
         resume=lambda w: f"{RESUME}/{ATTACK_CELL.format(**dict(w.items()))}",

@@ -89,6 +89,12 @@ def model_source(size, task=None):
     return template.format(size=size)
 
 
+def task_params(task, *ignored):
+    """A task's settings as a rule's params, without the keys that cannot change its outputs
+    (a generation batch size; the attacked labels, for finetuning)."""
+    return canonical({k: v for k, v in config["task_settings"][task].items() if k not in ignored})
+
+
 def is_generation(task):
     return get_task(task).is_generation
 

@@ -1,6 +1,10 @@
 """Task splits: generated (PasswordMatch, WordLength) or loaded (hub or local files)."""
 
 
+# What a task's splits depend on; its other settings (judge, instructions, ...) rerun no data.
+DATA_KEYS = ("seed", "train_size", "val_size", "source", "revision", "files", "columns", "splits")
+
+
 localrules:
     task_data,
 
@@ -10,7 +14,9 @@ rule task_data:
         train="results/data/{task}/train.jsonl",
         validation="results/data/{task}/validation.jsonl",
     params:
-        settings=lambda w: canonical(config["task_settings"][w.task]),
+        settings=lambda w: canonical(
+            {k: v for k, v in config["task_settings"][w.task].items() if k in DATA_KEYS}
+        ),
         code=code("robustness_scaling.stages.task_data"),
     log:
         "logs/data/{task}.log",

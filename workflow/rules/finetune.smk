@@ -18,7 +18,7 @@ rule finetune:
         directory("results/models/{family}/{size}/{task}/seed{seed}/round0"),
     params:
         model_source=lambda w: model_source(w.size, w.task),
-        task_settings=lambda w: canonical(config["task_settings"][w.task]),
+        task_settings=lambda w: task_params(w.task, "attacked_labels", "generation_batch_size"),
         settings=canonical(config["finetune"]),
         dtype=config["runtime"]["dtype"],
         checkpoint=lambda w: f"{RESUME}/finetune/{w.family}/{w.size}/{w.task}/seed{w.seed}.pt",

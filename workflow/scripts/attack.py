@@ -22,7 +22,8 @@ attack_cell(
     snakemake.params.attack,
     w.attack,
     w.task,
-    snakemake.params.task_settings,
+    # The whole slice: params.task_settings leaves out keys that cannot change the outputs.
+    snakemake.config["task_settings"][snakemake.wildcards.task],
     Path(snakemake.input.model),
     Path(snakemake.input.validation),
     int(w.budget),

@@ -15,7 +15,8 @@ finetune_cell(
     snakemake.params.model_source,
     snakemake.input.train,
     snakemake.input.validation,
-    snakemake.params.task_settings,
+    # The whole slice: params.task_settings leaves out keys that cannot change the outputs.
+    snakemake.config["task_settings"][snakemake.wildcards.task],
     snakemake.params.settings,
     {"device": snakemake.config["runtime"]["device"], "dtype": snakemake.params.dtype},
     Path(snakemake.output[0]),

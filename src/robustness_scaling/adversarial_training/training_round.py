@@ -79,7 +79,8 @@ class AdversarialTrainingSettings(OptimizerSettings):
         checkpoint_iterations: attack iterations between attack checkpoints (0: none).
         epochs_per_round: passes over the round's training set, each in a fresh order (the
             paper: 1). Training is cheap next to attacking, so small models that fit the
-            adversarial examples slowly can take more passes per round of attacks.
+            adversarial examples slowly can take more passes per round of attacks. The passes
+            are concatenated, so one batch may span two of them (and hold an example twice).
     """
 
     schedule: str = "constant"

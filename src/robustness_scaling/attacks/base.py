@@ -265,16 +265,21 @@ class Attack(ABC):
 
         A classifier's success is its prediction, already in ``scores``. A generative victim
         with a check writes a greedy answer to ``before + text + after``, tokenized whole as it
-        would be sent, and the judge decides.
+        would be sent, and the judge decides. The judge reads the clean prompt with the answer
+        (as the StrongREJECT autograder grades a response against the forbidden prompt), so the
+        attack text cannot steer an LLM judge too.
         """
         if self.check is None:
             return Judged(scores, [""] * len(rows), np.zeros(len(rows), dtype=np.int64))
         examples = [inputs.examples[r] for r in rows]
-        prompts = [
-            inputs.context[r][0] + t + inputs.context[r][1]
-            for r, t in zip(rows, texts, strict=True)
-        ]
-        verdicts, generations = self.check.run(self.scorer.model, self.tokenizer, examples, prompts)
+        around = [inputs.context[r] for r in rows]
+        verdicts, generations = self.check.run(
+            self.scorer.model,
+            self.tokenizer,
+            examples,
+            [before + t + after for (before, after), t in zip(around, texts, strict=True)],
+            judged_prompts=[before + after for before, after in around],
+        )
         return Judged(
             judged_scores(scores, verdicts, examples), generations.texts, generations.flops
         )
@@ -372,8 +377,9 @@ class Attack(ABC):
         return digest.hexdigest()
 
     def _judging(self) -> tuple[str, int] | None:
-        """What decides success besides the victim: the judge and the answer length."""
-        return None if self.check is None else (self.check.judge.name, self.check.max_new_tokens)
+        """What decides success besides the victim: the judge with all its settings (its repr:
+        phrases, template, ...) and the answer length."""
+        return None if self.check is None else (repr(self.check.judge), self.check.max_new_tokens)
 
     def _records(self, steps: Steps, ids: list[int], first: int) -> pd.DataFrame:
         n_steps, n_examples = len(steps.loss), len(ids)

@@ -137,6 +137,8 @@ class GCG(Attack):
             steps.add(judged.scores, suffix.tolist(), text.tolist(), flops, judged.generations)
         state.current_ids = suffix.tolist()
         state.current_text = text.tolist()
+        if n_iterations:
+            state.current_generation = judged.generations
 
     def _move(
         self,

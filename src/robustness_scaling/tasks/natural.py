@@ -62,7 +62,15 @@ def _required(task: Task) -> tuple[str, ...]:
 
 
 def _to_example(row: dict[str, Any], task: Task) -> Example:
-    label = int(row.get("clf_label") or 0)
+    label = row.get("clf_label")
+    if label is None:
+        if not task.is_generation:
+            raise DataSourceError(
+                f"{task.name}: a row has no clf_label (content {str(row['content'])[:60]!r}); "
+                "every example of a classification task needs its label"
+            )
+        label = 0  # a generation task's examples have one intended behaviour
+    label = int(label)
     return Example(
         instructions=row.get("instructions") or task.instructions,
         content=_chunks(row["content"]),
