@@ -111,37 +111,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         build(workdir)
+
+        def run(python: Path, script: str, shape: str, steps: int, *more: object) -> None:
+            results["runs"].append(
+                worker(python, script, args.threads, args.device, workdir, shape, steps, *more)
+            )
+
         for shape, steps, batches in plan:
             for _ in range(args.rounds):
-                results["runs"].append(
-                    worker(nano, "run_nanogcg.py", args.threads, args.device, workdir, shape, steps)
-                )
-                results["runs"].append(
-                    worker(
-                        ours,
-                        "run_ours.py",
-                        args.threads,
-                        args.device,
-                        workdir,
-                        shape,
-                        steps,
-                        "1",
-                        args.batch_size,
-                    )
-                )
-            results["runs"].append(
-                worker(
-                    ours,
-                    "run_ours.py",
-                    args.threads,
-                    args.device,
-                    workdir,
-                    shape,
-                    steps,
-                    batches,
-                    args.batch_size,
-                )
-            )
+                run(nano, "run_nanogcg.py", shape, steps)
+                run(ours, "run_ours.py", shape, steps, "1", args.batch_size)
+            run(ours, "run_ours.py", shape, steps, batches, args.batch_size)
             results[f"load_after_{shape}"] = load_average()
     (HERE / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     print(table(results))
