@@ -56,9 +56,7 @@ def tokenize_examples(
     tokenizer: Any, examples: list[Example], include_instructions: bool, max_tokens: int
 ) -> tuple[list[list[int]], list[int], int]:
     """Token ids and labels of the examples that fit the context; also how many were dropped."""
-    texts = [model_input(example, include_instructions) for example in examples]
-    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    kept = [i for i, ids in enumerate(encoded) if len(ids) <= max_tokens]
+    encoded, kept = _fitting(tokenizer, examples, include_instructions, max_tokens)
     return (
         [encoded[i] for i in kept],
         [examples[i].clf_label for i in kept],
@@ -70,10 +68,16 @@ def fitting_examples(
     tokenizer: Any, examples: list[Example], include_instructions: bool, max_tokens: int
 ) -> list[Example]:
     """The examples whose prompt fits the context: those :func:`tokenize_examples` keeps."""
-    encoded = tokenizer(
-        [model_input(e, include_instructions) for e in examples], add_special_tokens=False
-    )["input_ids"]
-    return [e for e, ids in zip(examples, encoded, strict=True) if len(ids) <= max_tokens]
+    return [examples[i] for i in _fitting(tokenizer, examples, include_instructions, max_tokens)[1]]
+
+
+def _fitting(
+    tokenizer: Any, examples: list[Example], include_instructions: bool, max_tokens: int
+) -> tuple[list[list[int]], list[int]]:
+    """Every example's prompt ids, and the indices of those within ``max_tokens``."""
+    texts = [model_input(example, include_instructions) for example in examples]
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return encoded, [i for i, ids in enumerate(encoded) if len(ids) <= max_tokens]
 
 
 def tokenize_answers(
@@ -252,9 +256,9 @@ def answer_accuracy(
     check: GenerationCheck,
 ) -> float:
     """Fraction of the examples whose greedy answer the judge finds correct."""
-    prompts = [model_input(e, include_instructions) for e in examples]
-    verdicts, _ = check.run(model, tokenizer, examples, prompts)
-    return float(verdicts.correct.mean()) if len(examples) else float("nan")
+    if not examples:
+        return float("nan")
+    return float(check.answers_correctly(model, tokenizer, examples, include_instructions).mean())
 
 
 def evaluate_as_is(

@@ -18,7 +18,7 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 
 from robustness_scaling.flops import forward_flops
 from robustness_scaling.judges import Judge, Verdicts, build_judge
-from robustness_scaling.tasks.base import Example, Task
+from robustness_scaling.tasks.base import Example, Task, model_input
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,18 @@ class GenerationCheck:
         )
         shown = prompts if judged_prompts is None else judged_prompts
         return self.judge(examples, shown, generations.texts), generations
+
+    def answers_correctly(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        examples: Sequence[Example],
+        include_instructions: bool,
+    ) -> np.ndarray:
+        """Whether the judge finds each clean answer correct: a generative victim's accuracy."""
+        prompts = [model_input(e, include_instructions) for e in examples]
+        verdicts, _ = self.run(model, tokenizer, examples, prompts)
+        return verdicts.correct
 
 
 def generation_check(

@@ -226,9 +226,8 @@ def correctly_classified(
     With a ``check``, a generative victim is right when the judge finds its clean answer correct.
     """
     if check is not None:
-        prompts = [model_input(e, include_instructions) for e in examples]
-        verdicts, _ = check.run(model, tokenizer, examples, prompts)
-        return np.flatnonzero(verdicts.correct).tolist()
+        correct = check.answers_correctly(model, tokenizer, examples, include_instructions)
+        return np.flatnonzero(correct).tolist()
     scores = clean_scores(Scorer(model, tokenizer, batch_size), examples, include_instructions)
     return np.flatnonzero(~scores.success.cpu().numpy()).tolist()
 
