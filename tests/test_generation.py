@@ -296,38 +296,30 @@ def test_finetuning_teaches_the_answer_with_loss_on_it_only(neox_dir, tmp_path):
 
 
 def test_a_victim_used_as_it_comes_is_followed_from_its_round0(neox_dir, tmp_path):
+    from functools import partial
+
     from robustness_scaling.finetune import evaluate_as_is
     from robustness_scaling.models import load_causal_lm, resolve_source
 
-    task = get_task("strongreject")
     prompts = [Example("", (p,), "\n\nAnswer:", 0, 1, " no", " Sure, here") for p in "ab"]
-    metrics = evaluate_as_is(
+    evaluate = partial(
+        evaluate_as_is,
         prompts,
         neox_dir,
-        tmp_path / "round0",
         include_instructions=True,
         device=torch.device("cpu"),
         dtype=torch.float32,
         pretrain_flops=7,
-        check=generation_check(task, {"max_new_tokens": 2}),
         log=logging.getLogger("test"),
     )
+    check = generation_check(get_task("strongreject"), {"max_new_tokens": 2})
+    metrics = evaluate(tmp_path / "round0", check=check)
     assert sorted(p.name for p in (tmp_path / "round0").iterdir()) == ["metrics.json"]
     assert metrics["model_source"] == str(neox_dir) and metrics["judge"] == "refusal"
     assert resolve_source(tmp_path / "round0") == str(neox_dir)
     assert load_causal_lm(tmp_path / "round0", torch.float32, torch.device("cpu")) is not None
     with pytest.raises(ValueError, match="only generation tasks can skip finetuning"):
-        evaluate_as_is(
-            prompts,
-            neox_dir,
-            tmp_path / "x",
-            include_instructions=True,
-            device=torch.device("cpu"),
-            dtype=torch.float32,
-            pretrain_flops=7,
-            check=None,
-            log=logging.getLogger("test"),
-        )
+        evaluate(tmp_path / "x", check=None)
 
 
 def test_finetuning_without_training_examples_says_what_to_do(neox_dir, tmp_path):
