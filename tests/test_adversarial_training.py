@@ -19,6 +19,7 @@ from robustness_scaling.adversarial_training import (
     evaluation_rounds,
     number_of_rounds,
     rank_weights,
+    sample_training_set,
     training_mix,
     training_round,
 )
@@ -77,6 +78,28 @@ def test_adversarial_share_grows_with_the_pool_then_caps():
     mixes = [training_mix(200 * k, 1000, 0.8) for k in range(1, 6)]
     assert mixes == [(200, 800), (400, 600), (600, 400), (800, 200), (800, 200)]
     assert [training_mix(4 * k, 8, 0.75) for k in (1, 2, 3)] == [(4, 4), (6, 2), (6, 2)]
+
+
+def test_filling_the_share_repeats_a_small_pool_evenly():
+    assert [training_mix(100 * k, 3200, 0.5, fill=True) for k in (1, 8, 20)] == [
+        (1600, 1600),
+        (1600, 1600),
+        (1600, 1600),
+    ]
+    assert training_mix(0, 3200, 0.5, fill=True) == (0, 3200)
+    pool = pd.DataFrame({"latest_loss": [0.1, math.inf, 2.0]})
+    adversarial, clean = sample_training_set(
+        pool, 100, 16, 0.5, 0.005, 0.5, np.random.default_rng(0), fill=True
+    )
+    # 8 slots from 3 rows: every row twice, then 2 distinct rows drawn by rank weight.
+    counts = np.bincount(adversarial, minlength=3)
+    assert len(adversarial) == 8 and sorted(counts) == [2, 3, 3]
+    assert len(clean) == 8 and len(set(clean)) == 8
+    # Without fill the pool caps the share, as in the paper.
+    adversarial, clean = sample_training_set(
+        pool, 100, 16, 0.5, 0.005, 0.5, np.random.default_rng(0)
+    )
+    assert sorted(adversarial) == [0, 1, 2] and len(clean) == 13
 
 
 def test_ramp_is_linear_from_the_first_round_to_the_last():
@@ -242,6 +265,18 @@ def test_more_epochs_per_round_train_longer_on_the_same_examples(chain, splits, 
     )
     assert np.isfinite(pool3["latest_loss"]).all()
     assert (pool3["latest_loss"].to_numpy() != pool1["latest_loss"].to_numpy()).all()
+
+
+def test_a_filled_share_trains_each_pool_row_and_keeps_its_last_loss(chain, splits, tmp_path):
+    settings = replace(SETTINGS, max_augmented_data_size=16, adv_share=0.5, fill_adv_share=True)
+    out = tmp_path / "round1"
+    _round(1, chain[0], out, splits, settings=settings)
+    metrics = _metrics(out)
+    assert (metrics["n_adv"], metrics["n_clean"]) == (8, 8)  # 4 attacked examples, each twice
+    pool = pd.read_parquet(out / "pool.parquet")
+    assert len(pool) == SETTINGS.examples_per_round
+    assert np.isfinite(pool["latest_loss"]).all()
+    assert metrics["steps"] == 16 // SETTINGS.batch_size
 
 
 def test_same_seed_same_bytes(chain, splits, tmp_path):

@@ -18,7 +18,11 @@ Usage::
                           log=log)
 """
 
-from robustness_scaling.adversarial_training.pool import rank_weights, training_mix
+from robustness_scaling.adversarial_training.pool import (
+    rank_weights,
+    sample_training_set,
+    training_mix,
+)
 from robustness_scaling.adversarial_training.schedule import (
     attack_iterations,
     evaluation_rounds,
@@ -30,5 +34,6 @@ __all__ = [
     "evaluation_rounds",
     "number_of_rounds",
     "rank_weights",
+    "sample_training_set",
     "training_mix",
 ]

@@ -74,13 +74,18 @@ def rank_weights(latest_loss: np.ndarray, decay: float, loss_rank_weight: float)
     return weights / weights.sum()
 
 
-def training_mix(pool_size: int, max_size: int, adv_share: float) -> tuple[int, int]:
+def training_mix(
+    pool_size: int, max_size: int, adv_share: float, fill: bool = False
+) -> tuple[int, int]:
     """(adversarial, clean) example counts of a round's training set.
 
     The adversarial share is capped (paper: 0.8 of 1000), and the pool may hold fewer; clean
-    examples fill the rest so every round trains on ``max_size`` examples.
+    examples fill the rest so every round trains on ``max_size`` examples. With ``fill`` a
+    non-empty pool always gives the full share, repeating its examples when it is smaller.
     """
-    n_adv = min(round(adv_share * max_size), pool_size)
+    n_adv = round(adv_share * max_size)
+    if not (fill and pool_size):
+        n_adv = min(n_adv, pool_size)
     return n_adv, max_size - n_adv
 
 
@@ -92,19 +97,30 @@ def sample_training_set(
     decay: float,
     loss_rank_weight: float,
     rng: np.random.Generator,
+    fill: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pool rows and clean training indices of one round's training set.
 
     Adversarial rows are drawn without replacement by :func:`rank_weights`; clean indices
-    uniformly without replacement from the first ``n_train`` training examples.
+    uniformly without replacement from the first ``n_train`` training examples. With ``fill``
+    and a pool smaller than the adversarial share, every pool row appears equally often and
+    the remainder is drawn by rank weight: a few rounds of attacks then weigh in training as
+    the paper's many rounds do, while the clean part stays large and fresh.
     """
-    n_adv, n_clean = training_mix(len(pool), max_size, adv_share)
+    n_adv, n_clean = training_mix(len(pool), max_size, adv_share, fill)
     if n_clean > n_train:
         raise ValueError(
             f"a round needs {n_clean} clean examples but n_train is {n_train}; "
             "raise n_train or lower max_augmented_data_size"
         )
     weights = rank_weights(pool["latest_loss"].to_numpy(np.float64), decay, loss_rank_weight)
-    adversarial = rng.choice(len(pool), size=n_adv, replace=False, p=weights)
+    copies = n_adv // len(pool) if n_adv > len(pool) else 0  # only with fill
+    rest = n_adv - copies * len(pool)
+    adversarial = np.concatenate(
+        [
+            np.tile(np.arange(len(pool)), copies),
+            rng.choice(len(pool), size=rest, replace=False, p=weights),
+        ]
+    ).astype(int)
     clean = rng.choice(n_train, size=n_clean, replace=False)
     return adversarial, clean

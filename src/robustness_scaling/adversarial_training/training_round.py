@@ -81,6 +81,10 @@ class AdversarialTrainingSettings(OptimizerSettings):
             paper: 1). Training is cheap next to attacking, so small models that fit the
             adversarial examples slowly can take more passes per round of attacks. The passes
             are concatenated, so one batch may span two of them (and hold an example twice).
+        fill_adv_share: fill the adversarial share from a smaller pool by repeating its
+            examples (the paper: the share is capped by the pool). For short runs, whose pool
+            stays small: a large round of mostly fresh clean examples keeps clean accuracy,
+            and the repeats give the few attacked examples their weight.
     """
 
     schedule: str = "constant"
@@ -102,6 +106,7 @@ class AdversarialTrainingSettings(OptimizerSettings):
     ramp_rounds: int | None = None
     checkpoint_iterations: int = 0
     epochs_per_round: int = 1
+    fill_adv_share: bool = False
 
 
 def _new_pool_rows(
@@ -292,6 +297,7 @@ def adversarial_round(
         settings.adv_sampling_decay,
         settings.loss_rank_weight,
         rng,
+        settings.fill_adv_share,
     )
     examples = pool_examples(pool, adversarial) + [train_examples[i] for i in clean_rows]
     source = np.concatenate([adversarial, np.full(len(clean_rows), -1)])  # pool row or -1
@@ -312,13 +318,10 @@ def adversarial_round(
         resume,
         log,
     )
-    losses_by_example = np.full(len(examples), np.nan)
-    for position, example in enumerate(order):  # the latest loss of each example
-        if not np.isnan(losses[position]):
-            losses_by_example[example] = losses[position]
-    trained = (source >= 0) & ~np.isnan(losses_by_example)
     latest = pool["latest_loss"].to_numpy(np.float64).copy()
-    latest[source[trained]] = losses_by_example[trained]
+    for position, example in enumerate(order):  # in training order: a pool row's latest loss
+        if source[example] >= 0 and not np.isnan(losses[position]):
+            latest[source[example]] = losses[position]
     pool["latest_loss"] = latest
 
     val_ids, val_labels, val_dropped = tokenize_examples(
