@@ -267,7 +267,7 @@ def test_more_epochs_per_round_train_longer_on_the_same_examples(chain, splits, 
     assert (pool3["latest_loss"].to_numpy() != pool1["latest_loss"].to_numpy()).all()
 
 
-def test_a_filled_share_trains_each_pool_row_and_keeps_its_last_loss(chain, splits, tmp_path):
+def test_a_filled_share_trains_every_pool_row_twice(chain, splits, tmp_path):
     settings = replace(SETTINGS, max_augmented_data_size=16, adv_share=0.5, fill_adv_share=True)
     out = tmp_path / "round1"
     _round(1, chain[0], out, splits, settings=settings)
