@@ -8,6 +8,7 @@ import torch
 from attack_fixtures import examples, tiny_causal_lm, tiny_classifier
 
 from robustness_scaling.attacks import GCG, AttackState, GCGConfig
+from robustness_scaling.attacks.base import decode, retokenizes
 from robustness_scaling.flops import forward_flops, training_flops
 from robustness_scaling.tasks.base import Placement
 
@@ -66,6 +67,26 @@ def test_attack_text_retokenizes_to_the_attack_ids(model, tokenizer):
     records = _run(model, tokenizer, its=3)
     for ids, text in zip(records["attack_ids"], records["attack_text"], strict=True):
         assert tokenizer(text, add_special_tokens=False)["input_ids"] == ids
+
+
+def test_the_retokenization_check_matches_the_transformers_tokenizer(tokenizer):
+    """The Rust backend, called directly, decodes and re-encodes exactly as transformers does,
+    also when a padded, truncating call has left padding and truncation on in the backend."""
+    ids = torch.randint(
+        0, tokenizer.vocab_size, (400, 4), generator=torch.Generator().manual_seed(0)
+    )
+    texts = tokenizer.batch_decode(
+        ids, skip_special_tokens=False, clean_up_tokenization_spaces=False
+    )
+    expected = [
+        tokenizer(t, add_special_tokens=False)["input_ids"] == r
+        for t, r in zip(texts, ids.tolist(), strict=True)
+    ]
+    assert 0 < sum(expected) < len(expected)
+    tokenizer(["a", "a much longer text"], padding=True, truncation=True, max_length=3)
+    assert decode(tokenizer, ids) == texts
+    tokenizer(["a", "a much longer text"], padding=True, truncation=True, max_length=3)
+    assert retokenizes(tokenizer, texts, ids).tolist() == expected
 
 
 def test_same_seed_same_records_other_seed_other_records(model, tokenizer):

@@ -28,8 +28,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import torch
+from tokenizers import Tokenizer
 from torch import Tensor
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TokenizersBackend
+from transformers.tokenization_utils_base import PaddingStrategy, TruncationStrategy
 
 from robustness_scaling.atomic import atomic_path
 from robustness_scaling.attack_configs import AttackConfig
@@ -172,10 +174,42 @@ def allowed_tokens(tokenizer: PreTrainedTokenizerBase, vocab_rows: int) -> Tenso
     return mask
 
 
+def _rust_backend(tokenizer: PreTrainedTokenizerBase) -> Tokenizer | None:
+    """The Rust tokenizer behind ``tokenizer`` when calling it directly gives the same ids and text.
+
+    transformers turns each of GCG's ~10^4 encodings per iteration into a Python dict, which costs
+    more than the encoding itself; the backend's own batch calls skip that. Tokenizer classes that
+    add Python steps around the backend (they override ``_encode_plus`` or ``_decode``) keep the
+    transformers path. The backend is left unpadded and untruncated, as transformers leaves it
+    for an unpadded call.
+    """
+    cls = type(tokenizer)
+    if not isinstance(tokenizer, TokenizersBackend) or (
+        cls._encode_plus is not TokenizersBackend._encode_plus
+        or cls._decode is not TokenizersBackend._decode
+    ):
+        return None
+    tokenizer.set_truncation_and_padding(
+        padding_strategy=PaddingStrategy.DO_NOT_PAD,
+        truncation_strategy=TruncationStrategy.DO_NOT_TRUNCATE,
+        max_length=None,
+        stride=0,
+        pad_to_multiple_of=None,
+        padding_side=None,
+    )
+    backend = tokenizer.backend_tokenizer
+    backend.encode_special_tokens = tokenizer.split_special_tokens
+    return backend
+
+
 def decode(tokenizer: PreTrainedTokenizerBase, ids: Sequence[Sequence[int]] | Tensor) -> list[str]:
     """Batch decode exactly as the attack text is inserted: nothing skipped or cleaned up."""
+    rows = ids.tolist() if isinstance(ids, Tensor) else [list(row) for row in ids]
+    backend = _rust_backend(tokenizer)
+    if backend is not None:
+        return backend.decode_batch(rows, skip_special_tokens=False)
     return tokenizer.batch_decode(
-        ids, skip_special_tokens=False, clean_up_tokenization_spaces=False
+        rows, skip_special_tokens=False, clean_up_tokenization_spaces=False
     )
 
 
@@ -184,19 +218,14 @@ def retokenizes(tokenizer: PreTrainedTokenizerBase, texts: list[str], ids: Tenso
 
     One batched tokenizer call for all rows: the check GCG runs once per iteration.
     """
-    n = ids.shape[1]
-    enc = tokenizer(
-        texts,
-        add_special_tokens=False,
-        padding=True,
-        return_tensors="np",
-        return_attention_mask=True,
-    )
-    got = enc["input_ids"]
-    if got.shape[1] < n:
-        got = np.pad(got, ((0, 0), (0, n - got.shape[1])), constant_values=-1)
-    same = (got[:, :n] == ids.numpy()).all(1)
-    return same & (enc["attention_mask"].sum(1) == n)
+    rows = ids.tolist()
+    backend = _rust_backend(tokenizer)
+    if backend is not None:
+        encodings = backend.encode_batch(texts, add_special_tokens=False)
+        got = [encoding.ids for encoding in encodings]
+    else:
+        got = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return np.fromiter((a == b for a, b in zip(got, rows, strict=True)), bool, len(rows))
 
 
 def clean_scores(scorer: Scorer, examples: Sequence[Example], include_instructions: bool) -> Scores:
