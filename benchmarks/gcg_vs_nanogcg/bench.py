@@ -57,7 +57,9 @@ def worker(python: Path, script: str, threads: int, device: str, *args: object) 
         **os.environ,
         "BENCH_DEVICE": device,
         "PYTHONPATH": str(HERE),
-        "TOKENIZERS_PARALLELISM": "false",
+        # On a CPU both sides get `threads` cores; on a GPU the host's cores are free, and our
+        # batched retokenization check uses them as it does in the workflow.
+        "TOKENIZERS_PARALLELISM": str(device != "cpu").lower(),
         "OMP_NUM_THREADS": str(threads),
         "MKL_NUM_THREADS": str(threads),
     }
