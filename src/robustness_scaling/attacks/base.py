@@ -180,8 +180,7 @@ def _rust_backend(tokenizer: PreTrainedTokenizerBase) -> Tokenizer | None:
     transformers turns each of GCG's ~10^4 encodings per iteration into a Python dict, which costs
     more than the encoding itself; the backend's own batch calls skip that. Tokenizer classes that
     add Python steps around the backend (they override ``_encode_plus`` or ``_decode``) keep the
-    transformers path. The backend is left unpadded and untruncated, as transformers leaves it
-    for an unpadded call.
+    transformers path.
     """
     cls = type(tokenizer)
     if not isinstance(tokenizer, TokenizersBackend) or (
@@ -189,17 +188,7 @@ def _rust_backend(tokenizer: PreTrainedTokenizerBase) -> Tokenizer | None:
         or cls._decode is not TokenizersBackend._decode
     ):
         return None
-    tokenizer.set_truncation_and_padding(
-        padding_strategy=PaddingStrategy.DO_NOT_PAD,
-        truncation_strategy=TruncationStrategy.DO_NOT_TRUNCATE,
-        max_length=None,
-        stride=0,
-        pad_to_multiple_of=None,
-        padding_side=None,
-    )
-    backend = tokenizer.backend_tokenizer
-    backend.encode_special_tokens = tokenizer.split_special_tokens
-    return backend
+    return tokenizer.backend_tokenizer
 
 
 def decode(tokenizer: PreTrainedTokenizerBase, ids: Sequence[Sequence[int]] | Tensor) -> list[str]:
@@ -216,15 +205,25 @@ def decode(tokenizer: PreTrainedTokenizerBase, ids: Sequence[Sequence[int]] | Te
 def retokenizes(tokenizer: PreTrainedTokenizerBase, texts: list[str], ids: Tensor) -> np.ndarray:
     """Which rows of ``ids`` (``(B, n)``) come back unchanged when ``texts`` are re-encoded.
 
-    One batched tokenizer call for all rows: the check GCG runs once per iteration.
+    One batched tokenizer call for all rows: the check GCG runs once per iteration. The backend
+    is first set as transformers sets it for an unpadded call, since an earlier padded or
+    truncating call leaves its settings behind.
     """
     rows = ids.tolist()
     backend = _rust_backend(tokenizer)
-    if backend is not None:
-        encodings = backend.encode_batch(texts, add_special_tokens=False)
-        got = [encoding.ids for encoding in encodings]
-    else:
+    if backend is None:
         got = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    else:
+        tokenizer.set_truncation_and_padding(
+            padding_strategy=PaddingStrategy.DO_NOT_PAD,
+            truncation_strategy=TruncationStrategy.DO_NOT_TRUNCATE,
+            max_length=None,
+            stride=0,
+            pad_to_multiple_of=None,
+            padding_side=None,
+        )
+        backend.encode_special_tokens = tokenizer.split_special_tokens
+        got = [encoding.ids for encoding in backend.encode_batch(texts, add_special_tokens=False)]
     return np.fromiter((a == b for a, b in zip(got, rows, strict=True)), bool, len(rows))
 
 
