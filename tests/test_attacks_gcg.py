@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import pandas as pd
 import pytest
 import torch
 from attack_fixtures import examples, tiny_causal_lm, tiny_classifier
 
 from robustness_scaling.attacks import GCG, AttackState, GCGConfig
-from robustness_scaling.attacks.base import decode, retokenizes
+from robustness_scaling.attacks.base import _rust_backend, decode, retokenizes
 from robustness_scaling.flops import forward_flops, training_flops
 from robustness_scaling.tasks.base import Placement
 
@@ -87,6 +89,21 @@ def test_the_retokenization_check_matches_the_transformers_tokenizer(tokenizer):
     assert decode(tokenizer, ids) == texts
     tokenizer(["a", "a much longer text"], padding=True, truncation=True, max_length=3)
     assert retokenizes(tokenizer, texts, ids).tolist() == expected
+
+
+def test_a_tokenizer_with_its_own_python_steps_keeps_the_transformers_path(tokenizer):
+    """A class that wraps the backend in Python (as CodeLlama's does) is not bypassed."""
+
+    class Wrapped(type(tokenizer)):
+        def _decode(self, *args, **kwargs):
+            return super()._decode(*args, **kwargs).replace("a", "b")
+
+    wrapped = copy.copy(tokenizer)
+    wrapped.__class__ = Wrapped
+    ids = torch.tensor([tokenizer("a cat", add_special_tokens=False)["input_ids"]])
+    assert _rust_backend(wrapped) is None
+    assert decode(wrapped, ids) == ["b cbt"]
+    assert retokenizes(wrapped, ["a cat"], ids).tolist() == [True]
 
 
 def test_same_seed_same_records_other_seed_other_records(model, tokenizer):
