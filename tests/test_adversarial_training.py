@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 from attack_fixtures import one_thread
+from safetensors.torch import load_file
 
 from robustness_scaling.adversarial_training import (
     attack_iterations,
@@ -323,11 +324,12 @@ def test_killed_round_resumes_to_the_same_bytes(chain, splits, tmp_path, monkeyp
     assert not any(resume.iterdir())
 
 
-def test_stage_entry_reads_its_files_and_config_slice(chain, splits, tmp_path):
-    paths = tmp_path / "train.jsonl", tmp_path / "validation.jsonl"
+def _stage_round(chain, splits, folder: Path, runtime: dict) -> Path:
+    """Round 1 through the stage's entry point, as the workflow's script calls it."""
+    paths = folder / "train.jsonl", folder / "validation.jsonl"
     for path, examples in zip(paths, splits, strict=True):
         write_split(path, examples)
-    out, resume = tmp_path / "round1", tmp_path / "resume"
+    out = folder / "round1"
     try:
         adversarial_round_cell(
             1,
@@ -339,14 +341,31 @@ def test_stage_entry_reads_its_files_and_config_slice(chain, splits, tmp_path):
             {"include_instructions": False},
             {**asdict(SETTINGS), "n_train": 32, "n_val": 16},
             None,
-            {"device": "cpu", "dtype": "float32"},
+            runtime,
             out,
-            resume,
+            folder / "resume",
             threads=1,
-            log=str(tmp_path / "round1.log"),
+            log=str(folder / "round1.log"),
         )
     finally:
         torch.use_deterministic_algorithms(False)  # setup_job's process-wide switch
+    return out
+
+
+def test_stage_entry_reads_its_files_and_config_slice(chain, splits, tmp_path):
+    out = _stage_round(chain, splits, tmp_path, {"device": "cpu", "dtype": "float32"})
     assert "round 1/2: gcg with 1 iterations" in (tmp_path / "round1.log").read_text()
     for name in FILES:
         assert (out / name).read_bytes() == (chain[1] / name).read_bytes(), name
+
+
+def test_a_mixed_precision_round_is_reproducible_and_keeps_float32_weights(chain, splits, tmp_path):
+    runtime = {"device": "cpu", "dtype": "float32", "autocast": "bfloat16"}
+    outs = [_stage_round(chain, splits, tmp_path / str(i), runtime) for i in (0, 1)]
+    for name in FILES:
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    assert (outs[0] / "model.safetensors").read_bytes() != (
+        chain[1] / "model.safetensors"
+    ).read_bytes()
+    saved = load_file(outs[0] / "model.safetensors")
+    assert {tensor.dtype for tensor in saved.values()} == {torch.float32}

@@ -32,7 +32,7 @@ def test_defaults_are_filled_with_the_paper_values():
     assert finetune["epochs"] == 3 and finetune["batch_size"] == 8
     assert finetune["n_train"] == 20000 and finetune["n_val"] == 200
     assert config["task_settings"]["spam"]["include_instructions"] is True
-    assert config["runtime"] == {"device": "auto", "dtype": "float32"}
+    assert config["runtime"] == {"device": "auto", "dtype": "float32", "autocast": None}
 
 
 def test_paper_qwen_runs_7b_and_14b_on_spam_harmless_and_strongreject_only():
@@ -70,7 +70,7 @@ def test_wrong_type_names_the_key():
 def test_bad_enum_lists_the_choices():
     message = _error(lambda c: c["finetune"].update(optimizer="adam"))
     assert (
-        "`finetune.optimizer`: 'adam' is not allowed; allowed: ['adafactor', 'adamw', 'sgd']"
+        "`finetune.optimizer`: 'adam' is not allowed; allowed: 'adafactor', 'adamw', 'sgd'"
         in message
     )
 
@@ -100,6 +100,11 @@ def test_all_problems_in_one_message():
     message = _error(mutate)
     assert message.startswith("invalid study config:\n")
     assert "`seeds`" in message and "`runtime.dtype`" in message
+
+
+def test_autocast_is_bfloat16_or_nothing():
+    message = _error(lambda c: c["runtime"].update(autocast="float16"))
+    assert "`runtime.autocast`: 'float16' is not allowed; allowed: null, 'bfloat16'" in message
 
 
 def test_batch_size_must_be_a_multiple_of_minibatch():

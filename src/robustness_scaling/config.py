@@ -46,7 +46,8 @@ def _message(error: Any, root: Mapping[str, Any]) -> str:
             extra = sorted(k for k in error.instance if k not in known)
             return f"{where}: unknown key(s) {extra}; allowed: {', '.join(allowed)}"
     if error.validator == "enum":
-        return f"{where}: {error.instance!r} is not allowed; allowed: {error.validator_value}"
+        allowed = ", ".join("null" if v is None else repr(v) for v in error.validator_value)
+        return f"{where}: {error.instance!r} is not allowed; allowed: {allowed}"
     return f"{where}: {error.message}"
 
 

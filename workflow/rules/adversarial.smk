@@ -89,6 +89,7 @@ if ADVERSARIAL:
             task_settings=lambda w: canonical(config["task_settings"][w.task]),
             sampler=training_sampler(),
             dtype=config["runtime"]["dtype"],
+            autocast=config["runtime"]["autocast"],
             resume=lambda w: f"{RESUME}/{MODEL_CELL.format(**dict(w.items()))}",
             code=code("robustness_scaling.stages.adversarial_round"),
         log:

@@ -87,6 +87,7 @@ rule attack:
         task_settings=lambda w: task_params(w.task, "generation_batch_size"),
         sampler=lambda w: sampler_of(w.attack),
         dtype=config["runtime"]["dtype"],
+        autocast=config["runtime"]["autocast"],
         resume=lambda w: f"{RESUME}/{ATTACK_CELL.format(**dict(w.items()))}",
         code=code("robustness_scaling.stages.attack_cell"),
     log:

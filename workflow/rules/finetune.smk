@@ -21,6 +21,7 @@ rule finetune:
         task_settings=lambda w: task_params(w.task, "attacked_labels", "generation_batch_size"),
         settings=canonical(config["finetune"]),
         dtype=config["runtime"]["dtype"],
+        autocast=config["runtime"]["autocast"],
         checkpoint=lambda w: f"{RESUME}/finetune/{w.family}/{w.size}/{w.task}/seed{w.seed}.pt",
         code=code("robustness_scaling.stages.finetune_cell"),
     log:

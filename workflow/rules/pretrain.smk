@@ -42,6 +42,7 @@ rule pretrain:
         size=lambda w: canonical(config["tiny"]["sizes"][w.size]),
         settings=canonical(config.get("tiny", {}).get("pretrain")),
         dtype=config["runtime"]["dtype"],
+        autocast=config["runtime"]["autocast"],
         checkpoint=lambda w: f"{RESUME}/pretrain/tiny/{w.size}.pt",
         code=code("robustness_scaling.stages.tiny_family"),
     log:

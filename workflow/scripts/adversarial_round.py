@@ -21,7 +21,11 @@ adversarial_round_cell(
     snakemake.params.task_settings,
     snakemake.params.settings,
     snakemake.params.sampler,
-    {"device": snakemake.config["runtime"]["device"], "dtype": snakemake.params.dtype},
+    {
+        "device": snakemake.config["runtime"]["device"],
+        "dtype": snakemake.params.dtype,
+        "autocast": snakemake.params.autocast,
+    },
     Path(snakemake.output[0]),
     Path(snakemake.params.resume),
     threads=snakemake.threads,

@@ -30,7 +30,11 @@ attack_cell(
     previous,
     snakemake.params.sampler,
     cell,
-    {"device": snakemake.config["runtime"]["device"], "dtype": snakemake.params.dtype},
+    {
+        "device": snakemake.config["runtime"]["device"],
+        "dtype": snakemake.params.dtype,
+        "autocast": snakemake.params.autocast,
+    },
     (Path(snakemake.output.records), Path(snakemake.output.state)),
     Path(snakemake.params.resume),
     threads=snakemake.threads,

@@ -18,7 +18,11 @@ finetune_cell(
     # The whole slice: params.task_settings leaves out keys that cannot change the outputs.
     snakemake.config["task_settings"][snakemake.wildcards.task],
     snakemake.params.settings,
-    {"device": snakemake.config["runtime"]["device"], "dtype": snakemake.params.dtype},
+    {
+        "device": snakemake.config["runtime"]["device"],
+        "dtype": snakemake.params.dtype,
+        "autocast": snakemake.params.autocast,
+    },
     Path(snakemake.output[0]),
     checkpoint=Path(snakemake.params.checkpoint),
     threads=snakemake.threads,

@@ -13,7 +13,11 @@ pretrain_size(
     snakemake.input.tokenizer,
     snakemake.params.size,
     snakemake.params.settings,
-    {"device": snakemake.config["runtime"]["device"], "dtype": snakemake.params.dtype},
+    {
+        "device": snakemake.config["runtime"]["device"],
+        "dtype": snakemake.params.dtype,
+        "autocast": snakemake.params.autocast,
+    },
     Path(snakemake.output[0]),
     checkpoint=Path(snakemake.params.checkpoint),
     threads=snakemake.threads,

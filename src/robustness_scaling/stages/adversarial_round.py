@@ -11,7 +11,13 @@ from robustness_scaling.adversarial_training.training_round import (
     adversarial_round,
 )
 from robustness_scaling.models import load_causal_lm
-from robustness_scaling.runtime import get_logger, resolve_device, resolve_dtype, setup_job
+from robustness_scaling.runtime import (
+    get_logger,
+    mixed_precision,
+    resolve_device,
+    resolve_dtype,
+    setup_job,
+)
 from robustness_scaling.splits import read_split
 from robustness_scaling.tasks import Placement, get_task
 
@@ -48,20 +54,21 @@ def adversarial_round_cell(
         else Placement(position=parsed.attack_position)
     )
     device, dtype = resolve_device(runtime["device"]), resolve_dtype(runtime["dtype"])
-    adversarial_round(
-        round_index,
-        n_rounds,
-        previous,
-        read_split(train, settings["n_train"]),
-        read_split(validation, settings["n_val"]),
-        out,
-        parsed,
-        placement=placement,
-        include_instructions=task_settings["include_instructions"],
-        seed=seed,
-        sampler=None if sampler is None else load_causal_lm(sampler, dtype, device),
-        device=device,
-        dtype=dtype,
-        resume=resume,
-        log=get_logger("adversarial_training", log),
-    )
+    with mixed_precision(runtime):
+        adversarial_round(
+            round_index,
+            n_rounds,
+            previous,
+            read_split(train, settings["n_train"]),
+            read_split(validation, settings["n_val"]),
+            out,
+            parsed,
+            placement=placement,
+            include_instructions=task_settings["include_instructions"],
+            seed=seed,
+            sampler=None if sampler is None else load_causal_lm(sampler, dtype, device),
+            device=device,
+            dtype=dtype,
+            resume=resume,
+            log=get_logger("adversarial_training", log),
+        )

@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from robustness_scaling.attack_stage import AttackCell, run_attack_cell
-from robustness_scaling.runtime import get_logger, resolve_device, resolve_dtype, setup_job
+from robustness_scaling.runtime import (
+    get_logger,
+    mixed_precision,
+    resolve_device,
+    resolve_dtype,
+    setup_job,
+)
 from robustness_scaling.splits import read_split
 
 
@@ -38,19 +44,20 @@ def attack_cell(
         n_val=attack["n_val"],
         checkpoint_iterations=attack["checkpoint_iterations"],
     )
-    run_attack_cell(
-        cell,
-        task,
-        read_split(validation, cell.n_val),
-        task_settings,
-        model_dir,
-        budget,
-        previous,
-        sampler,
-        out,
-        resume,
-        metadata,
-        device=resolve_device(runtime["device"]),
-        dtype=resolve_dtype(runtime["dtype"]),
-        log=get_logger("attack", log),
-    )
+    with mixed_precision(runtime):
+        run_attack_cell(
+            cell,
+            task,
+            read_split(validation, cell.n_val),
+            task_settings,
+            model_dir,
+            budget,
+            previous,
+            sampler,
+            out,
+            resume,
+            metadata,
+            device=resolve_device(runtime["device"]),
+            dtype=resolve_dtype(runtime["dtype"]),
+            log=get_logger("attack", log),
+        )

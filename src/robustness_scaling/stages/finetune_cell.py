@@ -10,7 +10,13 @@ from robustness_scaling.atomic import read_json
 from robustness_scaling.families import HUB_FAMILIES
 from robustness_scaling.finetune import FinetuneSettings, evaluate_as_is, finetune
 from robustness_scaling.generation import generation_check
-from robustness_scaling.runtime import get_logger, resolve_device, resolve_dtype, setup_job
+from robustness_scaling.runtime import (
+    get_logger,
+    mixed_precision,
+    resolve_device,
+    resolve_dtype,
+    setup_job,
+)
 from robustness_scaling.splits import read_split
 from robustness_scaling.tasks import get_task
 
@@ -50,31 +56,32 @@ def finetune_cell(
     validation_examples = read_split(validation, settings["n_val"])
     flops = pretrain_flops_of(family, size, local if local.is_dir() else None)
     logger = get_logger("finetune", log)
-    if not task_settings.get("finetune", True):
-        evaluate_as_is(
+    with mixed_precision(runtime):
+        if not task_settings.get("finetune", True):
+            evaluate_as_is(
+                validation_examples,
+                model_source,
+                out,
+                include_instructions=task_settings["include_instructions"],
+                device=device,
+                dtype=dtype,
+                pretrain_flops=flops,
+                check=check,
+                log=logger,
+            )
+            return
+        finetune(
+            read_split(train, settings["n_train"]),
             validation_examples,
             model_source,
             out,
+            FinetuneSettings.from_config(settings),
             include_instructions=task_settings["include_instructions"],
+            seed=seed,
             device=device,
             dtype=dtype,
+            checkpoint=checkpoint,
             pretrain_flops=flops,
-            check=check,
             log=logger,
+            check=check,
         )
-        return
-    finetune(
-        read_split(train, settings["n_train"]),
-        validation_examples,
-        model_source,
-        out,
-        FinetuneSettings.from_config(settings),
-        include_instructions=task_settings["include_instructions"],
-        seed=seed,
-        device=device,
-        dtype=dtype,
-        checkpoint=checkpoint,
-        pretrain_flops=flops,
-        log=logger,
-        check=check,
-    )

@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from robustness_scaling.pretrain import PretrainSettings, pretrain
-from robustness_scaling.runtime import get_logger, resolve_device, resolve_dtype, setup_job
+from robustness_scaling.runtime import (
+    get_logger,
+    mixed_precision,
+    resolve_device,
+    resolve_dtype,
+    setup_job,
+)
 from robustness_scaling.splits import read_split
 from robustness_scaling.tasks import model_input
 from robustness_scaling.tiny_family import train_tokenizer
@@ -49,15 +55,16 @@ def pretrain_size(
 ) -> None:
     """Pretrain one size of the tiny family as a causal LM."""
     setup_job(threads, seed=0)
-    pretrain(
-        corpus_texts(splits, include_instructions),
-        tokenizer_dir,
-        dict(size),
-        out,
-        PretrainSettings.from_config(settings),
-        seed=0,
-        device=resolve_device(runtime["device"]),
-        dtype=resolve_dtype(runtime["dtype"]),
-        checkpoint=checkpoint,
-        log=get_logger("pretrain", log),
-    )
+    with mixed_precision(runtime):
+        pretrain(
+            corpus_texts(splits, include_instructions),
+            tokenizer_dir,
+            dict(size),
+            out,
+            PretrainSettings.from_config(settings),
+            seed=0,
+            device=resolve_device(runtime["device"]),
+            dtype=resolve_dtype(runtime["dtype"]),
+            checkpoint=checkpoint,
+            log=get_logger("pretrain", log),
+        )
