@@ -170,6 +170,39 @@ def test_more_rounds_compute_only_the_new_rounds(smoke):
     assert planned_jobs(smoke, variant) == {"adversarial_round": 2, "all": 1}
 
 
+def test_blocks_of_rounds_make_the_same_rounds_in_fewer_jobs(smoke, tmp_path):
+    folder = tmp_path / "blocks"
+    shutil.copytree(smoke, folder, symlinks=True)
+    cells = [
+        f"results/models/tiny/tiny-b/{task}/seed0" for task in ("password_match", "word_length")
+    ]
+    for cell in cells:
+        for k in (1, 2):
+            shutil.rmtree(folder / cell / f"round{k}")
+
+    def blocks_of_two(config):
+        config["adversarial_training"].update(rounds={"tiny-b": 2}, rounds_per_job=2)
+
+    variant = _variant(folder, "blocks", blocks_of_two)
+    result = snakemake(folder, *(f"{cell}/round2" for cell in cells), "--configfile", variant)
+    assert re.search(r"^adversarial_rounds_1_to_2\s+2$", result.stdout + result.stderr, re.M)
+    for cell in cells:
+        log = (
+            folder / f"logs/adversarial/{cell[len('results/models/') :]}/rounds1-2.log"
+        ).read_text()
+        assert "round 1/2:" in log and "round 2/2:" in log
+        for k in (1, 2):
+            for name in ("model.safetensors", "metrics.json", "pool.parquet"):
+                made = (folder / cell / f"round{k}" / name).read_bytes()
+                assert made == (smoke / cell / f"round{k}" / name).read_bytes(), (cell, k, name)
+
+    def four_rounds(config):
+        config["adversarial_training"].update(rounds={"tiny-b": 4}, rounds_per_job=2)
+
+    planned = planned_jobs(folder, _variant(folder, "more_blocks", four_rounds))
+    assert planned["adversarial_rounds_3_to_4"] == 2 and "adversarial_rounds_1_to_2" not in planned
+
+
 def test_adversarial_rounds_chain_and_account_defense_compute(smoke):
     for task in ("password_match", "word_length"):
         cell = smoke / f"results/models/tiny/tiny-b/{task}/seed0"

@@ -1,5 +1,7 @@
 """Adversarial training as a chain of cached rounds: round k is made from round k-1."""
 
+from functools import partial
+
 from robustness_scaling.adversarial_training import evaluation_rounds, number_of_rounds
 from robustness_scaling.tiny_family import classifier_params
 
@@ -39,7 +41,8 @@ def eval_rounds_of(size, task):
 
 def round_settings(size, task):
     """What a round depends on: the settings, plus the round count only while the ramp spans it."""
-    settings = {k: v for k, v in ADVERSARIAL.items() if k not in ("rounds", "eval_rounds")}
+    planning = ("rounds", "eval_rounds", "rounds_per_job")
+    settings = {k: v for k, v in ADVERSARIAL.items() if k not in planning}
     settings["n_train"] = config["finetune"]["n_train"]
     settings["n_val"] = config["finetune"]["n_val"]
     if settings["ramp"] and "ramp_rounds" not in settings:
@@ -53,9 +56,14 @@ def training_sampler():
     return beast_sampler()
 
 
-def round_inputs(w):
+def made_rounds(w, block):
+    """The rounds a job makes: its rule's block, or the one round its wildcard names."""
+    return block or [int(w.round)]
+
+
+def round_inputs(w, block):
     inputs = {
-        "previous": MODEL_CELL.format(**{**dict(w.items()), "round": int(w.round) - 1}),
+        "previous": MODEL_CELL.format(**{**dict(w.items()), "round": made_rounds(w, block)[0] - 1}),
         "train": f"results/data/{w.task}/train.jsonl",
         "validation": f"results/data/{w.task}/validation.jsonl",
     }
@@ -63,6 +71,26 @@ def round_inputs(w):
     if sampler is not None and sampler.startswith("results/"):
         inputs["sampler"] = sampler
     return inputs
+
+
+def round_rules():
+    """(rule name, block) per rule: one rule whose wildcard makes any round, or, with
+    rounds_per_job > 1, a rule per block of consecutive rounds (the config check makes the
+    blocks tile every size's rounds)."""
+    per_job = ADVERSARIAL["rounds_per_job"]
+    if per_job == 1:
+        return [("adversarial_round", None)]
+    last = max(rounds_of(size, task) for size, task, _ in cells(config))
+    return [
+        (f"adversarial_rounds_{first}_to_{first + per_job - 1}", list(range(first, first + per_job)))
+        for first in range(1, last + 1, per_job)
+    ]
+
+
+def job_file(block, pattern):
+    """A per-job file (log, benchmark) named after the round or the block of rounds."""
+    name = "round{round}" if block is None else f"rounds{block[0]}-{block[-1]}"
+    return pattern.format(cell="{family}/{size}/{task}/seed{seed}", name=name)
 
 
 def trained_models():
@@ -77,29 +105,39 @@ def trained_models():
 
 if ADVERSARIAL:
 
-    rule adversarial_round:
-        input:
-            unpack(round_inputs),
-        output:
-            directory(MODEL_CELL),
-        wildcard_constraints:
-            round=r"[1-9]\d*",
-        params:
-            settings=lambda w: round_settings(w.size, w.task),
-            task_settings=lambda w: canonical(config["task_settings"][w.task]),
-            sampler=training_sampler(),
-            dtype=config["runtime"]["dtype"],
-            autocast=config["runtime"]["autocast"],
-            resume=lambda w: f"{RESUME}/{MODEL_CELL.format(**dict(w.items()))}",
-            code=code("robustness_scaling.stages.adversarial_round"),
-        log:
-            "logs/adversarial/{family}/{size}/{task}/seed{seed}/round{round}.log",
-        benchmark:
-            "results/benchmarks/adversarial/{family}/{size}/{task}/seed{seed}/round{round}.tsv"
-        threads: resource("adversarial_round", "threads", 1)
-        resources:
-            **stage_resources("adversarial_round"),
-        conda:
-            "../../envs/robustness-scaling.yaml"
-        script:
-            "../scripts/adversarial_round.py"
+    for rule_name, block in round_rules():
+
+        rule:
+            name:
+                rule_name
+            input:
+                unpack(partial(round_inputs, block=block)),
+            output:
+                [directory(MODEL_CELL.replace("{round}", str(k))) for k in block]
+                if block
+                else directory(MODEL_CELL),
+            wildcard_constraints:
+                round=r"[1-9]\d*",
+            params:
+                rounds=partial(made_rounds, block=block),
+                settings=lambda w: round_settings(w.size, w.task),
+                task_settings=lambda w: canonical(config["task_settings"][w.task]),
+                sampler=training_sampler(),
+                dtype=config["runtime"]["dtype"],
+                autocast=config["runtime"]["autocast"],
+                resume=lambda w, block=block: [
+                    f"{RESUME}/{MODEL_CELL.format(**{**dict(w.items()), 'round': k})}"
+                    for k in made_rounds(w, block)
+                ],
+                code=code("robustness_scaling.stages.adversarial_round"),
+            log:
+                job_file(block, "logs/adversarial/{cell}/{name}.log"),
+            benchmark:
+                job_file(block, "results/benchmarks/adversarial/{cell}/{name}.tsv")
+            threads: resource("adversarial_round", "threads", 1)
+            resources:
+                **stage_resources("adversarial_round"),
+            conda:
+                "../../envs/robustness-scaling.yaml"
+            script:
+                "../scripts/adversarial_round.py"
