@@ -201,10 +201,9 @@ def _rounds_per_job_problems(rounds: Any, per_job: int) -> list[str]:
     key = "`adversarial_training.rounds_per_job`"
     if isinstance(rounds, dict) and "rounds_times_params" in rounds:
         return [f"{key}: {per_job} needs explicit rounds per size, not the paper's rule"]
-    if isinstance(rounds, dict):
-        counts = list(rounds.values())
-    else:
-        counts = rounds if isinstance(rounds, list) else [rounds]
+    if isinstance(rounds, int):
+        rounds = [rounds]
+    counts = rounds.values() if isinstance(rounds, dict) else rounds
     uneven = sorted({n for n in counts if n % per_job})
     if uneven:
         return [f"{key}: {per_job} must divide every size's rounds, not {uneven}"]
