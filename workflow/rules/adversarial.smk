@@ -61,9 +61,14 @@ def made_rounds(w, block):
     return block or [int(w.round)]
 
 
+def round_dir(w, k):
+    """Round k's model directory of the job's family × size × task × seed cell."""
+    return MODEL_CELL.format(**{**dict(w.items()), "round": k})
+
+
 def round_inputs(w, block):
     inputs = {
-        "previous": MODEL_CELL.format(**{**dict(w.items()), "round": made_rounds(w, block)[0] - 1}),
+        "previous": round_dir(w, made_rounds(w, block)[0] - 1),
         "train": f"results/data/{w.task}/train.jsonl",
         "validation": f"results/data/{w.task}/validation.jsonl",
     }
@@ -126,8 +131,7 @@ if ADVERSARIAL:
                 dtype=config["runtime"]["dtype"],
                 autocast=config["runtime"]["autocast"],
                 resume=lambda w, block=block: [
-                    f"{RESUME}/{MODEL_CELL.format(**{**dict(w.items()), 'round': k})}"
-                    for k in made_rounds(w, block)
+                    f"{RESUME}/{round_dir(w, k)}" for k in made_rounds(w, block)
                 ],
                 code=code("robustness_scaling.stages.adversarial_round"),
             log:
