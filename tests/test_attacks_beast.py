@@ -53,17 +53,32 @@ def test_records_are_best_so_far(models, tokenizer):
 
 
 def test_flops_count_victim_candidates_and_sampler_beams(models, tokenizer):
+    """The victim's FLOPs count the tokens of each candidate's whole prompt as it reads it
+    (a partial UTF-8 byte token decodes to a replacement character of three bytes)."""
     victim, sampler = models
     data = examples(1)
-    records = BEAST(victim, tokenizer, sampler, SMALL).run(data, CHUNK, n_iterations=2).records
+    attack = BEAST(victim, tokenizer, sampler, SMALL)
+    scored = []
+    score_texts = attack._score_texts
+
+    def spy(layout, inputs, rows, texts):
+        scored.append(list(texts))
+        return score_texts(layout, inputs, rows, texts)
+
+    attack._score_texts = spy
+    records = attack.run(data, CHUNK, n_iterations=2).records
     before, after = attack_context(data[0], CHUNK)
     n_before = len(tokenizer(before)["input_ids"])
-    n_after = len(tokenizer(after, add_special_tokens=False)["input_ids"])
     n_victim, n_sampler = victim.num_parameters(), sampler.num_parameters()
-    first = 4 * forward_flops(n_victim, n_before + 1 + n_after) + forward_flops(n_sampler, n_before)
-    second = 12 * forward_flops(n_victim, n_before + 2 + n_after) + 3 * forward_flops(
-        n_sampler, n_before + 1
-    )
+    assert [len(texts) for texts in scored] == [4, 12]
+
+    def victim_flops(texts):
+        return sum(
+            forward_flops(n_victim, len(tokenizer(before + t + after)["input_ids"])) for t in texts
+        )
+
+    first = victim_flops(scored[0]) + forward_flops(n_sampler, n_before)
+    second = victim_flops(scored[1]) + 3 * forward_flops(n_sampler, n_before + 1)
     assert records["flops"].tolist() == [0, first, second]
 
 

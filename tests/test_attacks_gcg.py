@@ -10,9 +10,14 @@ import torch
 from attack_fixtures import examples, tiny_causal_lm, tiny_classifier
 
 from robustness_scaling.attacks import GCG, AttackState, GCGConfig
-from robustness_scaling.attacks.base import _rust_backend, decode, retokenizes
+from robustness_scaling.attacks.tokens import (
+    _rust_backend,
+    decode,
+    encode_prompts,
+    keeps_its_tokens,
+)
 from robustness_scaling.flops import forward_flops, training_flops
-from robustness_scaling.tasks.base import Placement
+from robustness_scaling.tasks.base import Placement, attack_context
 
 CHUNK = Placement(overwritable_chunk=1)
 SMALL = GCGConfig(top_k=24, n_candidates=12, seed=3)
@@ -65,14 +70,20 @@ def test_records_layout_and_flops(model, tokenizer):
         assert any(0 <= v <= SMALL.n_candidates for v in per_pass)
 
 
-def test_attack_text_retokenizes_to_the_attack_ids(model, tokenizer):
+def test_attack_text_keeps_its_tokens_in_the_prompt(model, tokenizer):
+    """Every record's prompt, tokenized whole, reads its attack ids in the slot."""
+    data = examples(3)
     records = _run(model, tokenizer, its=3)
-    for ids, text in zip(records["attack_ids"], records["attack_text"], strict=True):
-        assert tokenizer(text, add_special_tokens=False)["input_ids"] == ids
+    for row in records[records["iteration"] > 0].itertuples():
+        before, after = attack_context(data[row.example_id], CHUNK)
+        whole = tokenizer(before + row.attack_text + after)["input_ids"]
+        head = tokenizer(before)["input_ids"]
+        tail = tokenizer(after, add_special_tokens=False)["input_ids"]
+        assert whole == head + list(row.attack_ids) + tail
 
 
-def test_the_retokenization_check_matches_the_transformers_tokenizer(tokenizer):
-    """The Rust backend, called directly, decodes and re-encodes exactly as transformers does,
+def test_the_prompt_check_matches_the_transformers_tokenizer(tokenizer):
+    """The Rust backend, called directly, decodes and encodes exactly as transformers does,
     also when a padded, truncating call has left padding and truncation on in the backend."""
     ids = torch.randint(
         0, tokenizer.vocab_size, (400, 4), generator=torch.Generator().manual_seed(0)
@@ -80,15 +91,37 @@ def test_the_retokenization_check_matches_the_transformers_tokenizer(tokenizer):
     texts = tokenizer.batch_decode(
         ids, skip_special_tokens=False, clean_up_tokenization_spaces=False
     )
+    context = [("User password: apple", "\n\nAnswer:")] * len(texts)
+    around = [
+        (tokenizer(b)["input_ids"], tokenizer(a, add_special_tokens=False)["input_ids"])
+        for b, a in context
+    ]
+    prompts = [b + t + a for (b, a), t in zip(context, texts, strict=True)]
+    encoded = [tokenizer(p)["input_ids"] for p in prompts]
     expected = [
-        tokenizer(t, add_special_tokens=False)["input_ids"] == r
-        for t, r in zip(texts, ids.tolist(), strict=True)
+        e == head + r + tail
+        for e, r, (head, tail) in zip(encoded, ids.tolist(), around, strict=True)
     ]
     assert 0 < sum(expected) < len(expected)
     tokenizer(["a", "a much longer text"], padding=True, truncation=True, max_length=3)
     assert decode(tokenizer, ids) == texts
     tokenizer(["a", "a much longer text"], padding=True, truncation=True, max_length=3)
-    assert retokenizes(tokenizer, texts, ids).tolist() == expected
+    assert encode_prompts(tokenizer, prompts) == encoded
+    assert keeps_its_tokens(tokenizer, context, around, texts, ids).tolist() == expected
+
+
+def test_a_swap_that_merges_with_the_text_before_is_dropped(tokenizer):
+    """A token that reads alone as itself but merges with the word before the slot fails the
+    prompt check: the victim would read other tokens."""
+    context = [("User password: apple", "")]
+    around = [(tokenizer(context[0][0])["input_ids"], [])]
+    merging = tokenizer("le", add_special_tokens=False)["input_ids"]  # " apple" + "le" re-splits
+    alone = tokenizer(decode(tokenizer, [merging])[0], add_special_tokens=False)["input_ids"]
+    assert alone == merging
+    spaced = tokenizer(" x", add_special_tokens=False)["input_ids"]
+    for ids, kept in ((merging, False), (spaced, True)):
+        text = decode(tokenizer, [ids])
+        assert keeps_its_tokens(tokenizer, context, around, text, torch.tensor([ids])) == [kept]
 
 
 def test_a_tokenizer_with_its_own_python_steps_keeps_the_transformers_path(tokenizer):
@@ -103,7 +136,7 @@ def test_a_tokenizer_with_its_own_python_steps_keeps_the_transformers_path(token
     ids = torch.tensor([tokenizer("a cat", add_special_tokens=False)["input_ids"]])
     assert _rust_backend(wrapped) is None
     assert decode(wrapped, ids) == ["b cbt"]
-    assert retokenizes(wrapped, ["a cat"], ids).tolist() == [True]
+    assert encode_prompts(wrapped, ["a cat"]) == [ids[0].tolist()]
 
 
 def test_same_seed_same_records_other_seed_other_records(model, tokenizer):
@@ -176,3 +209,21 @@ def test_target_string_gcg_on_a_causal_lm(tokenizer):
     )
     assert (records["predicted_label"] == -1).all()
     assert records.groupby("iteration")["loss"].mean().is_monotonic_decreasing
+
+
+def test_gcg_may_place_added_tokens_and_random_token_draws_the_base_vocabulary(tokenizer):
+    """Pythia's tokenizer adds non-special tokens (runs of spaces) after its base vocabulary
+    and pads the embedding matrix past them: GCG's pool holds the added tokens, as the paper's
+    did; RandomToken draws from ``[0, vocab_size)``; nobody places a padding row or eos."""
+    from robustness_scaling.attacks import RandomToken
+
+    wide = copy.deepcopy(tokenizer)
+    wide.add_tokens(["  ", "    "])
+    model = tiny_classifier(wide)
+    model.resize_token_embeddings(len(wide) + 6)  # padding rows, as Pythia's 50304
+    gcg, random_token = GCG(model, wide, SMALL), RandomToken(model, wide)
+    added = [len(wide) - 2, len(wide) - 1]
+    assert gcg.allowed[added].all() and not random_token.allowed[added].any()
+    for allowed in (gcg.allowed, random_token.allowed):
+        assert len(allowed) == len(wide) + 6 and not allowed[len(wide) :].any()
+        assert not allowed[wide.all_special_ids].any()

@@ -158,8 +158,49 @@ def test_gcg_records_judged_answers_and_their_flops(lm, tokenizer):
         answer = greedy_generate(lm, tokenizer, [before + row.attack_text + after], 3)
         assert row.generation == answer.texts[0]
         assert row.success == answer.texts[0].lstrip().startswith("GRANTED")
-        assert row.flops == plain["flops"][row.Index] + answer.flops[0]
+        assert row.flops == plain["flops"][row.Index]  # the search's FLOPs only
+        assert row.judge_flops == answer.flops[0] > 0  # the answer's, in their own column
     assert judged["predicted_label"].isin([-1, 0, 1]).all()
+    assert (plain["judge_flops"] == 0).all()
+
+
+@pytest.mark.parametrize("method", ["gcg", "beast"])
+def test_judging_only_at_chosen_iterations(lm, tokenizer, method):
+    """With ``judge_at`` the search is the same; other iterations have no verdict, no answer
+    and no judge FLOPs, and the judged ones equal those of judging every iteration."""
+    check = GenerationCheck(TargetJudge(), max_new_tokens=3)
+    batch = _denied(3)
+    options = {"gcg": {"top_k": 24, "n_candidates": 12}, "beast": {"beam_width": 2}}[method]
+    sampler = lm if method == "beast" else None
+
+    def run(**kwargs):
+        attack = build_attack(method, lm, tokenizer, options, sampler, check)
+        return attack.run(batch, CHUNK, False, n_iterations=4, **kwargs).records
+
+    every, chosen = run(), run(judge_at=[2, 4])
+    columns = ["example_id", "iteration", "loss", "attack_ids", "attack_text", "flops"]
+    pd.testing.assert_frame_equal(every[columns], chosen[columns])
+    judged = chosen["iteration"].isin([0, 2, 4])
+    pd.testing.assert_frame_equal(every[judged], chosen[judged].astype({"success": bool}))
+    skipped = chosen[~judged]
+    assert skipped["success"].isna().all() and (skipped["predicted_label"] == -1).all()
+    assert (skipped["generation"] == "").all() and (skipped["judge_flops"] == 0).all()
+
+
+def test_unjudged_iterations_are_left_out_of_the_table_with_their_flops_counted(lm, tokenizer):
+    from robustness_scaling.aggregate import cell_curve
+
+    check = GenerationCheck(TargetJudge(), max_new_tokens=3)
+    attack = GCG(lm, tokenizer, GCGConfig(top_k=24, n_candidates=12), check)
+    records = attack.run(_denied(3), CHUNK, False, n_iterations=3, judge_at=[3]).records
+    cell = {"family": "tiny", "size": "s", "task": "t", "seed": 0, "round": 0}
+    records = records.assign(
+        **cell, attack="gcg", position="chunk", n_val=3, n_attacked=3, n_params=1, judge="target"
+    )
+    curve = cell_curve(records)
+    assert curve["iteration"].tolist() == [0, 3]
+    assert curve["attack_flops"].iloc[-1] == records["flops"].sum()
+    assert curve["judge_flops"].iloc[-1] == records["judge_flops"].sum()
 
 
 def test_random_token_keeps_the_first_judged_success(lm, tokenizer):

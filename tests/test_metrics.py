@@ -92,6 +92,7 @@ def curve_rows(
             "asr": a,
             "attack_flops_per_example": i * per_iteration / n_attacked,
             "attack_flops": i * per_iteration,
+            "judge_flops": 0.0,
             "defense_flops": defense,
         }
         for i, a in enumerate(asr)

@@ -12,10 +12,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from rescoring import (
+    assert_record_is_true,
+    greedy_answer,
+    prompt_of,
+    rescore_classifier,
+    rescore_target,
+)
 
 from conftest import REPO
 from robustness_scaling.figures import FIGURES
 from robustness_scaling.splits import read_split
+from robustness_scaling.tasks import Example, Placement, get_task, model_input
 
 pytestmark = pytest.mark.workflow
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -251,6 +259,82 @@ def test_generation_task_is_judged_on_what_the_model_writes(smoke):
     generation = table["task"] == "password_match_generation"
     assert generation.any() and (table.loc[generation, "judge"] == "target-startswith").all()
     assert (table.loc[~generation, "judge"] == "").all()
+
+
+def _placement(task: str, position: str) -> Placement:
+    if position == "chunk":
+        return get_task(task).placement
+    return Placement(position={"suffix": 1.0, "prefix": 0.0}.get(position, 0.9))
+
+
+def test_every_attack_record_is_true_of_its_text(smoke):
+    """Each record of every attack cell, re-scored from its text alone by a plain forward pass
+    of the smoke model (and, on the generation task, a greedy answer written afresh)."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    checked = set()
+    for cell in sorted((smoke / "results/attacks").glob("tiny/*/*/seed0/round*/*")):
+        records = pd.concat(pd.read_parquet(p) for p in cell.glob("budget*.parquet"))
+        records = records.drop_duplicates(["example_id", "iteration"])
+        size, task, _, round_dir, attack = cell.parts[-5:]
+        model_dir = smoke / f"results/models/tiny/{size}/{task}/seed0/{round_dir}"
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        validation = read_split(smoke / f"results/data/{task}/validation.jsonl")
+        placement = _placement(task, records["position"].iloc[0])
+        generative = get_task(task).is_generation
+        model = AutoModelForCausalLM if generative else AutoModelForSequenceClassification
+        model = model.from_pretrained(model_dir).eval()
+        for row in records.itertuples():
+            example = validation[row.example_id]
+            where = f"{cell.relative_to(smoke)} example {row.example_id} iteration {row.iteration}"
+            if not generative:
+                rescored = rescore_classifier(
+                    model, tokenizer, example, placement, row.attack_text, False
+                )
+                assert_record_is_true(row, rescored, where)
+                continue
+            rescored = rescore_target(model, tokenizer, example, placement, row.attack_text, False)
+            assert abs(row.loss - rescored.loss) <= 1e-4 * abs(rescored.loss), where
+            answer = greedy_answer(model, tokenizer, example, placement, row.attack_text, False, 3)
+            assert row.generation == answer, where
+            success = answer.lstrip().startswith(example.proxy_gen_target.lstrip())
+            correct = answer.lstrip().startswith(example.gen_target.lstrip())
+            assert row.success == success, where
+            label = example.proxy_clf_label if success else example.clf_label if correct else -1
+            assert row.predicted_label == label, where
+        checked.add((task, attack))
+    assert {a for _, a in checked} == {"gcg", "random_token", "beast"}
+    assert {t for t, _ in checked} == {"password_match", "word_length", "password_match_generation"}
+
+
+def test_adversarial_training_trains_on_the_text_that_was_attacked(smoke):
+    """Every pool row is its clean training example with the attack text in the slot, and its
+    recorded attack success and loss are those of that text on the model it attacked."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    rounds = 0
+    for task in ("password_match", "word_length"):
+        train = read_split(smoke / f"results/data/{task}/train.jsonl")
+        placement = get_task(task).placement
+        cell = smoke / f"results/models/tiny/tiny-b/{task}/seed0"
+        for k in (1, 2):
+            pool = pd.read_parquet(cell / f"round{k}/pool.parquet")
+            attacked_model = cell / f"round{k - 1}"
+            tokenizer = AutoTokenizer.from_pretrained(attacked_model)
+            model = AutoModelForSequenceClassification.from_pretrained(attacked_model).eval()
+            for row in pool[pool["round_added"] == k].itertuples():
+                clean = train[row.train_index]
+                stored = Example.from_row(row._asdict())
+                assert model_input(stored, False) == prompt_of(
+                    clean, placement, row.attack_text, False
+                )
+                rescored = rescore_classifier(
+                    model, tokenizer, clean, placement, row.attack_text, False
+                )
+                assert bool(row.attack_success) == rescored.success
+                assert abs(row.attack_loss - rescored.loss) <= 1e-4 * max(abs(rescored.loss), 1e-3)
+            rounds += 1
+    assert rounds == 4
 
 
 def test_smoke_study_ends_with_tables_and_every_figure(smoke):

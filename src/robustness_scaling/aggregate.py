@@ -19,14 +19,20 @@ CELL_KEYS = ["family", "size", "task", "seed", "round", "attack", "position"]
 
 
 def cell_curve(records: pd.DataFrame) -> pd.DataFrame:
-    """ASR and cumulative attack FLOPs per iteration of one attack cell's records."""
+    """ASR and cumulative attack and judge FLOPs per iteration of one attack cell's records.
+
+    Iterations no judge decided (a generation task judged only at its budgets) have no ASR and
+    no row; the FLOPs spent on them still count at the next row.
+    """
     by_iteration = records.groupby("iteration")
     curve = pd.DataFrame(
         {
             "asr": by_iteration["success"].mean(),
             "attack_flops": by_iteration["flops"].sum().cumsum().astype("float64"),
+            "judge_flops": by_iteration["judge_flops"].sum().cumsum().astype("float64"),
         }
     ).reset_index()
+    curve = curve[curve["asr"].notna()].astype({"asr": "float64"}).reset_index(drop=True)
     first = records.iloc[0]
     curve["attack_flops_per_example"] = curve["attack_flops"] / first["n_attacked"]
     for column in [*CELL_KEYS, "n_val", "n_attacked", "n_params"]:

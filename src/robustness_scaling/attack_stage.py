@@ -116,6 +116,7 @@ def run_attack_cell(
     else:
         records, state = pd.DataFrame(), None
     done = -1 if state is None else state.iteration
+    judge_at = [budget] if task_settings.get("judge_at") == "budgets" else None
     if keep:
         chunk = cell.checkpoint_iterations or budget
         while done < budget:
@@ -127,15 +128,16 @@ def run_attack_cell(
                 n_iterations=steps,
                 state=state,
                 example_ids=keep,
+                judge_at=judge_at,
             )
             records = pd.concat([records, result.records], ignore_index=True)
             state, done = result.state, result.state.iteration
-            asr = result.records.groupby("iteration")["success"].mean()
+            last = result.records[result.records["iteration"] == done]["success"]
             log.info(
-                "iteration %d/%d: ASR %.3f (%.0fs)",
+                "iteration %d/%d: ASR %s (%.0fs)",
                 done,
                 budget,
-                asr.iloc[-1],
+                "not judged here" if last.isna().all() else f"{last.mean():.3f}",
                 time.monotonic() - started,
             )
             if done < budget:

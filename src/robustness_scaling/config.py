@@ -101,7 +101,13 @@ _JUDGE_KEYS = {
     "refusal": {"type", "phrases"},
     "llm": {"type", "model", "template", "yes", "no", "batch_size"},
 }
-_GENERATION_KEYS = ("judge", "max_new_tokens", "generation_batch_size", "attacked_labels")
+_GENERATION_KEYS = (
+    "judge",
+    "max_new_tokens",
+    "generation_batch_size",
+    "attacked_labels",
+    "judge_at",
+)
 
 
 def _generation_problems(task_settings: Mapping[str, Any]) -> list[str]:

@@ -98,6 +98,13 @@ COLUMNS: tuple[Column, ...] = (
         "Cumulative attack FLOPs summed over the attacked examples up to this iteration.",
     ),
     Column(
+        "judge_flops",
+        "float64",
+        "Cumulative FLOPs of the greedy answers a judge read to decide success, summed over the "
+        "attacked examples up to this iteration (generation tasks; 0 for classification). Spent "
+        "to measure the attack, not by it, so not part of `attack_flops`.",
+    ),
+    Column(
         "defense_flops",
         "float64",
         "Cumulative adversarial-training compute of this model up to this round: training FLOPs "
@@ -140,6 +147,7 @@ _NON_NEGATIVE = (
     "n_attacked",
     "attack_flops_per_example",
     "attack_flops",
+    "judge_flops",
     "defense_flops",
 )
 _POSITIVE = ("n_params", "pretrain_flops")
@@ -358,6 +366,7 @@ def synthetic_table(
                                     "asr": asr,
                                     "attack_flops_per_example": iteration * per_iteration,
                                     "attack_flops": total,
+                                    "judge_flops": 0.0,
                                     "defense_flops": defense,
                                 }
                             )

@@ -18,7 +18,9 @@ rule finetune:
         directory("results/models/{family}/{size}/{task}/seed{seed}/round0"),
     params:
         model_source=lambda w: model_source(w.size, w.task),
-        task_settings=lambda w: task_params(w.task, "attacked_labels", "generation_batch_size"),
+        task_settings=lambda w: task_params(
+            w.task, "attacked_labels", "generation_batch_size", "judge_at"
+        ),
         settings=canonical(config["finetune"]),
         dtype=config["runtime"]["dtype"],
         autocast=config["runtime"]["autocast"],

@@ -7,12 +7,17 @@ the attack; the records are those of one run straight through (PAPER_SPEC §4: n
 so a budget of c iterations is a prefix of any larger budget).
 
 Iteration 0 is the clean prompt, tokenized whole as the victim normally reads it, so examples
-kept by :func:`correctly_classified` have ASR 0 there. A generative victim given a
+kept by :func:`correctly_classified` have ASR 0 there. Every later record is true of the text it
+stores: its loss, label and success are those of ``before + attack_text + after`` tokenized
+whole, as the victim receives it (RandomToken and BEAST score that prompt; GCG keeps only
+candidates whose prompt reads as its tokens). A generative victim given a
 :class:`~robustness_scaling.generation.GenerationCheck` is judged on what it writes: every
 record's success comes from a greedy continuation of the attacked prompt, which the record keeps
-(``generation``) and whose FLOPs it counts. Every random draw comes from a CPU
-``torch.Generator`` seeded by (config seed, example id): a batched run and one-example runs draw
-the same numbers, on any device.
+(``generation``); its FLOPs are counted apart (``judge_flops``), since they measure success and
+are not part of the attack's search (``flops``). Judging can be limited to some iterations
+(``judge_at``): the others' success is then unknown (NA), not guessed. Every random draw comes
+from a CPU ``torch.Generator`` seeded by (config seed, example id): a batched run and one-example
+runs draw the same numbers, on any device.
 """
 
 from __future__ import annotations
@@ -28,14 +33,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import torch
-from tokenizers import Tokenizer
 from torch import Tensor
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, TokenizersBackend
-from transformers.tokenization_utils_base import PaddingStrategy, TruncationStrategy
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from robustness_scaling.atomic import atomic_path
 from robustness_scaling.attack_configs import AttackConfig
 from robustness_scaling.attacks.scoring import Layout, Scorer, Scores
+from robustness_scaling.attacks.tokens import encode_prompts
 from robustness_scaling.generation import GenerationCheck
 from robustness_scaling.judges import Verdicts
 from robustness_scaling.tasks.base import Example, Placement, attack_context, model_input
@@ -50,6 +54,7 @@ RECORD_COLUMNS = (
     "attack_text",
     "generation",
     "flops",
+    "judge_flops",
 )
 
 
@@ -98,7 +103,8 @@ class Steps:
     """Per-iteration outcomes of one ``run`` call, ``(E, n_iterations)`` each.
 
     Loss, label and success stay on the device until the run ends, so the hot loop never
-    waits for them.
+    waits for them. ``judged`` says, per iteration, whether success was decided (always, but on
+    a judged victim's iterations outside ``judge_at``).
     """
 
     loss: list[Tensor] = field(default_factory=list)
@@ -108,39 +114,55 @@ class Steps:
     text: list[list[str]] = field(default_factory=list)
     generation: list[list[str]] = field(default_factory=list)
     flops: list[np.ndarray] = field(default_factory=list)
+    judge_flops: list[np.ndarray] = field(default_factory=list)
+    judged: list[bool] = field(default_factory=list)
 
     def add(
-        self,
-        scores: Scores,
-        ids: list[list[int]],
-        text: list[str],
-        flops: np.ndarray,
-        generation: list[str],
+        self, verdict: Judged, ids: list[list[int]], text: list[str], flops: np.ndarray
     ) -> None:
+        """One iteration: each example's verdict (scores, answer, judge FLOPs), attack ids and
+        text, and the FLOPs of the attack's search."""
+        scores = verdict.scores
         self.loss.append(scores.loss)
         self.predicted.append(scores.predicted_label)
         self.success.append(scores.success)
         self.ids.append(ids)
         self.text.append(text)
         self.flops.append(flops)
-        self.generation.append(generation)
+        self.generation.append(verdict.generations)
+        self.judge_flops.append(verdict.flops)
+        self.judged.append(verdict.judged)
 
 
 @dataclass(frozen=True)
 class RunInputs:
-    """The examples of one ``run`` call and the text around each one's attack slot."""
+    """The examples of one ``run`` call, the text around each one's attack slot, and the
+    iterations whose success a judge decides (None: every one)."""
 
     examples: Sequence[Example]
     context: list[tuple[str, str]]
+    judge_at: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
 class Judged:
-    """Scores whose success (and label) a judge decided, with the generations and their FLOPs."""
+    """Scores whose success (and label) a judge decided, with the generations and their FLOPs;
+    ``judged`` False: nobody decided (success unknown, no generation)."""
 
     scores: Scores
     generations: list[str]
     flops: np.ndarray
+    judged: bool = True
+
+    @staticmethod
+    def unjudged(scores: Scores) -> Judged:
+        n = len(scores.loss)
+        return Judged(
+            Scores(scores.loss, torch.full_like(scores.predicted_label, -1), scores.success),
+            [""] * n,
+            np.zeros(n, dtype=np.int64),
+            judged=False,
+        )
 
 
 def judged_scores(scores: Scores, verdicts: Verdicts, examples: Sequence[Example]) -> Scores:
@@ -161,70 +183,23 @@ def example_generator(seed: int, example_id: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
-def allowed_tokens(tokenizer: PreTrainedTokenizerBase, vocab_rows: int) -> Tensor:
+def allowed_tokens(
+    tokenizer: PreTrainedTokenizerBase, vocab_rows: int, with_added: bool = True
+) -> Tensor:
     """Bool mask over embedding rows: the ordinary tokens an attack may place.
 
-    Special tokens and rows past the tokenizer's vocabulary (embedding padding) are excluded,
-    as PAPER_SPEC §4 does for all three attacks.
+    Special tokens are excluded, and so are embedding rows past the tokenizer (padding rows of
+    the matrix, which are no token at all). ``with_added`` keeps the tokenizer's added
+    non-special tokens (Pythia's runs of spaces, ids 50254–50276), which GCG's gradient ranking
+    may pick as the paper's did; RandomToken draws from ``[0, tokenizer.vocab_size)`` only, as
+    the paper's does (docs/method.md, "Attacks").
     """
+    limit = len(tokenizer) if with_added else tokenizer.vocab_size
     mask = torch.zeros(vocab_rows, dtype=torch.bool)
-    mask[: min(tokenizer.vocab_size, vocab_rows)] = True
+    mask[: min(limit, vocab_rows)] = True
     special = [i for i in tokenizer.all_special_ids if i < vocab_rows]
     mask[special] = False
     return mask
-
-
-def _rust_backend(tokenizer: PreTrainedTokenizerBase) -> Tokenizer | None:
-    """The Rust tokenizer behind ``tokenizer`` when calling it directly gives the same ids and text.
-
-    transformers turns each of GCG's ~10^4 encodings per iteration into a Python dict, which costs
-    more than the encoding itself; the backend's own batch calls skip that. Tokenizer classes that
-    add Python steps around the backend (they override ``_encode_plus`` or ``_decode``) keep the
-    transformers path.
-    """
-    cls = type(tokenizer)
-    if not isinstance(tokenizer, TokenizersBackend) or (
-        cls._encode_plus is not TokenizersBackend._encode_plus
-        or cls._decode is not TokenizersBackend._decode
-    ):
-        return None
-    return tokenizer.backend_tokenizer
-
-
-def decode(tokenizer: PreTrainedTokenizerBase, ids: Sequence[Sequence[int]] | Tensor) -> list[str]:
-    """Batch decode exactly as the attack text is inserted: nothing skipped or cleaned up."""
-    rows = ids.tolist() if isinstance(ids, Tensor) else [list(row) for row in ids]
-    backend = _rust_backend(tokenizer)
-    if backend is not None:
-        return backend.decode_batch(rows, skip_special_tokens=False)
-    return tokenizer.batch_decode(
-        rows, skip_special_tokens=False, clean_up_tokenization_spaces=False
-    )
-
-
-def retokenizes(tokenizer: PreTrainedTokenizerBase, texts: list[str], ids: Tensor) -> np.ndarray:
-    """Which rows of ``ids`` (``(B, n)``) come back unchanged when ``texts`` are re-encoded.
-
-    One batched tokenizer call for all rows: the check GCG runs once per iteration. The backend
-    is first set as transformers sets it for an unpadded call, since an earlier padded or
-    truncating call leaves its settings behind.
-    """
-    rows = ids.tolist()
-    backend = _rust_backend(tokenizer)
-    if backend is None:
-        got = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    else:
-        tokenizer.set_truncation_and_padding(
-            padding_strategy=PaddingStrategy.DO_NOT_PAD,
-            truncation_strategy=TruncationStrategy.DO_NOT_TRUNCATE,
-            max_length=None,
-            stride=0,
-            pad_to_multiple_of=None,
-            padding_side=None,
-        )
-        backend.encode_special_tokens = tokenizer.split_special_tokens
-        got = [encoding.ids for encoding in backend.encode_batch(texts, add_special_tokens=False)]
-    return np.fromiter((a == b for a, b in zip(got, rows, strict=True)), bool, len(rows))
 
 
 def clean_scores(scorer: Scorer, examples: Sequence[Example], include_instructions: bool) -> Scores:
@@ -285,6 +260,11 @@ class Attack(ABC):
             raise ValueError("a generation check needs a causal LM victim, not a classifier")
         self.check = check
 
+    def _judges(self, inputs: RunInputs, iteration: int) -> bool:
+        """Whether success is decided at ``iteration``: always for a classifier (its
+        prediction), at the run's ``judge_at`` iterations for a judged victim."""
+        return self.check is None or inputs.judge_at is None or iteration in inputs.judge_at
+
     def _verdict(
         self, inputs: RunInputs, rows: np.ndarray, texts: Sequence[str], scores: Scores
     ) -> Judged:
@@ -311,6 +291,30 @@ class Attack(ABC):
             judged_scores(scores, verdicts, examples), generations.texts, generations.flops
         )
 
+    def _score_texts(
+        self, layout: Layout, inputs: RunInputs, rows: np.ndarray, texts: Sequence[str]
+    ) -> tuple[Scores, np.ndarray]:
+        """Scores of each row's prompt ``before + texts[b] + after`` of example ``rows[b]``,
+        tokenized whole, and the tokens each pass reads (prompt and target: the T of its FLOPs).
+
+        Encoded and scored a few batches at a time, so a RandomToken call over thousands of
+        draws never holds all their prompts' ids at once.
+        """
+        step = 8 * self.scorer.batch_size
+        parts, tokens = [], np.zeros(len(rows), dtype=np.int64)
+        for lo in range(0, len(rows), step):
+            chunk = rows[lo : lo + step]
+            prompts = encode_prompts(
+                self.tokenizer,
+                [
+                    inputs.context[r][0] + t + inputs.context[r][1]
+                    for r, t in zip(chunk, texts[lo : lo + step], strict=True)
+                ],
+            )
+            parts.append(self.scorer.score_prompts(layout, prompts, chunk))
+            tokens[lo : lo + len(chunk)] = [len(p) for p in prompts]
+        return Scores.concat(parts), tokens + layout.target_len[rows]
+
     def run(
         self,
         examples: Sequence[Example],
@@ -319,6 +323,7 @@ class Attack(ABC):
         n_iterations: int = 1,
         state: AttackState | None = None,
         example_ids: Sequence[int] | None = None,
+        judge_at: Sequence[int] | None = None,
     ) -> AttackResult:
         """Attack every example for ``n_iterations`` more iterations.
 
@@ -326,7 +331,9 @@ class Attack(ABC):
         draws; give dataset indices so that any batching draws the same numbers. Pass the
         ``state`` of an earlier run on the same examples to continue it (it is not modified):
         records then start after its last iteration; a fresh run starts with iteration 0, the
-        clean prompt.
+        clean prompt. ``judge_at`` limits a judged victim's judging to those iterations (0, the
+        clean prompt, is always judged); the other records' success is NA. RandomToken judges
+        every draw regardless: its first-success rule needs them.
         """
         if not examples:
             raise ValueError("no examples to attack (none classified correctly?)")
@@ -337,7 +344,9 @@ class Attack(ABC):
             raise ValueError(f"n_iterations must be >= 0, got {n_iterations}")
         fingerprint = self._fingerprint(examples, placement, include_instructions, ids)
         context = [attack_context(e, placement, include_instructions) for e in examples]
-        inputs = RunInputs(examples, context)
+        inputs = RunInputs(
+            examples, context, None if judge_at is None else frozenset(map(int, judge_at))
+        )
         layout = self.scorer.layout(
             [c[0] for c in context],
             [c[1] for c in context],
@@ -356,7 +365,7 @@ class Attack(ABC):
             )
             clean = judged.scores
             empty = [[] for _ in ids]
-            steps.add(clean, empty, [""] * len(ids), judged.flops, judged.generations)
+            steps.add(judged, empty, [""] * len(ids), np.zeros(len(ids), dtype=np.int64))
             state = AttackState(
                 attack=self.name,
                 fingerprint=fingerprint,
@@ -370,7 +379,7 @@ class Attack(ABC):
                 current_success=clean.success.cpu(),
                 current_generation=judged.generations,
             )
-            self._start(state, layout)
+            self._start(state, layout, inputs, generators)
         else:
             if state.attack != self.name or state.fingerprint != fingerprint:
                 raise ValueError(
@@ -413,22 +422,33 @@ class Attack(ABC):
         if n_steps == 0:
             return pd.DataFrame({c: [] for c in RECORD_COLUMNS})
         loss = torch.stack(steps.loss).cpu().numpy()
+        success = torch.stack(steps.success).cpu().numpy().ravel()
+        if not all(steps.judged):
+            success = pd.array(success, dtype="boolean")
+            success[~np.repeat(steps.judged, n_examples)] = pd.NA
         return pd.DataFrame(
             {
                 "example_id": np.tile(ids, n_steps),
                 "iteration": np.repeat(np.arange(first, first + n_steps), n_examples),
                 "loss": loss.ravel(),
-                "success": torch.stack(steps.success).cpu().numpy().ravel(),
+                "success": success,
                 "predicted_label": torch.stack(steps.predicted).cpu().numpy().ravel(),
                 "attack_ids": [list(map(int, x)) for step in steps.ids for x in step],
                 "attack_text": [t for step in steps.text for t in step],
                 "generation": [g for step in steps.generation for g in step],
                 "flops": np.concatenate(steps.flops).astype(np.int64),
+                "judge_flops": np.concatenate(steps.judge_flops).astype(np.int64),
             }
         )
 
     @abstractmethod
-    def _start(self, state: AttackState, layout: Layout) -> None:
+    def _start(
+        self,
+        state: AttackState,
+        layout: Layout,
+        inputs: RunInputs,
+        generators: list[torch.Generator],
+    ) -> None:
         """Fill the attack-specific parts of a fresh state."""
 
     @abstractmethod

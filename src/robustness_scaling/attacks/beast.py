@@ -5,7 +5,9 @@ smallest base LM, e.g. pythia-14m, sharing the victim's tokenizer) for ``branch_
 tokens, drawn without replacement from the softmax of its logits given ``before + beam``; the
 victim's loss toward the proxy label ranks all beam × token candidates and the best
 ``beam_width`` become the new beams. The suffix grows one token per iteration, so it is as long
-as the iteration count; each record reports the best candidate seen so far.
+as the iteration count; each record reports the best candidate seen so far. Beams are token
+sequences for the sampler, but the victim reads a candidate as text: its loss is that of
+``before + decode(candidate) + after`` tokenized whole.
 
 Sampling without replacement uses the Gumbel-top-k trick with noise from each example's CPU
 generator, so draws do not depend on batching or device.
@@ -21,12 +23,13 @@ from robustness_scaling.attack_configs import BEASTConfig
 from robustness_scaling.attacks.base import (
     Attack,
     AttackState,
+    Judged,
     RunInputs,
     Steps,
     allowed_tokens,
-    decode,
 )
 from robustness_scaling.attacks.scoring import Layout, Scorer, Scores
+from robustness_scaling.attacks.tokens import decode
 from robustness_scaling.flops import forward_flops
 from robustness_scaling.generation import GenerationCheck
 
@@ -65,7 +68,13 @@ class BEAST(Attack):
         self.sampler_allowed[common:] = False
         self.sampler_allowed[:common] &= self.allowed[:common]
 
-    def _start(self, state: AttackState, layout: Layout) -> None:
+    def _start(
+        self,
+        state: AttackState,
+        layout: Layout,
+        inputs: RunInputs,
+        generators: list[torch.Generator],
+    ) -> None:
         state.extra["beams"] = torch.zeros((layout.n_examples, 1, 0), dtype=torch.long)
         state.extra["best_loss"] = torch.full((layout.n_examples,), torch.inf)
 
@@ -92,7 +101,7 @@ class BEAST(Attack):
         )
         ids, texts = list(state.current_ids), list(state.current_text)
         generations = list(state.current_generation)
-        for _ in range(n_iterations):
+        for step in range(n_iterations):
             width, length = beams.shape[1], beams.shape[2]
             logits = self.sampler.next_token_logits(
                 sampler_layout,
@@ -110,10 +119,12 @@ class BEAST(Attack):
             candidates = torch.cat(
                 [beams[:, :, None, :].expand(-1, -1, branches, -1), tokens[..., None]], dim=-1
             ).reshape(n_examples, width * branches, length + 1)
-            scores = self.scorer.score(
+            candidate_text = decode(self.tokenizer, candidates.reshape(-1, length + 1))
+            scores, victim_tokens = self._score_texts(
                 layout,
-                candidates.reshape(-1, length + 1).to(dev),
+                inputs,
                 np.repeat(np.arange(n_examples), width * branches),
+                candidate_text,
             )
             loss = scores.loss.view(n_examples, -1)
             keep = loss.topk(min(self.config.beam_width, loss.shape[1]), largest=False).indices
@@ -123,23 +134,31 @@ class BEAST(Attack):
             best = Scores.where(better, scores.take(flat_top), best)
             keep_h, better_h = keep.cpu(), better.cpu().numpy()
             beams = candidates[torch.arange(n_examples)[:, None], keep_h]
-            top_text = decode(self.tokenizer, beams[:, 0])
+            top_h = flat_top.cpu().numpy()
             ids = [beams[e, 0].tolist() if better_h[e] else ids[e] for e in range(n_examples)]
-            texts = [top_text[e] if better_h[e] else texts[e] for e in range(n_examples)]
-            best, generations, judge_flops = self._judge_changed(
-                inputs, better_h, texts, best, generations
-            )
-            flops = judge_flops + np.array(
+            texts = [
+                candidate_text[top_h[e]] if better_h[e] else texts[e] for e in range(n_examples)
+            ]
+            victim_flops = forward_flops(self.scorer.n_params, 1) * victim_tokens.reshape(
+                n_examples, -1
+            ).sum(1)
+            flops = victim_flops + np.array(
                 [
-                    width * branches * forward_flops(self.scorer.n_params, int(t))
-                    + width * forward_flops(self.sampler.n_params, int(s) + length)
-                    for t, s in zip(
-                        layout.prompt_len(length + 1), sampler_layout.before_len, strict=True
-                    )
+                    width * forward_flops(self.sampler.n_params, int(s) + length)
+                    for s in sampler_layout.before_len
                 ],
                 dtype=np.int64,
             )
-            steps.add(best, ids, texts, flops, generations)
+            if not self._judges(inputs, state.iteration + step + 1):
+                steps.add(Judged.unjudged(best), ids, texts, flops)
+                continue
+            # Every iteration judged: only a changed best-so-far needs a new answer. At chosen
+            # iterations only: every example, since its best may have changed unjudged.
+            judge = better_h if inputs.judge_at is None else np.ones(n_examples, dtype=bool)
+            best, generations, judge_flops = self._judge_rows(
+                inputs, np.flatnonzero(judge), texts, best, generations
+            )
+            steps.add(Judged(best, generations, judge_flops), ids, texts, flops)
         state.extra["beams"] = beams
         state.extra["best_loss"] = best.loss.cpu()
         state.current_ids, state.current_text = ids, texts
@@ -148,18 +167,17 @@ class BEAST(Attack):
         state.current_generation = generations
         state.current_loss = best.loss.cpu()
 
-    def _judge_changed(
+    def _judge_rows(
         self,
         inputs: RunInputs,
-        changed: np.ndarray,
+        rows: np.ndarray,
         texts: list[str],
         best: Scores,
         generations: list[str],
     ) -> tuple[Scores, list[str], np.ndarray]:
-        """Judge the examples whose best-so-far changed; the rest keep their answer and verdict
-        (and cost no generation FLOPs)."""
+        """Judge the best-so-far of the examples ``rows``; the rest keep their answer and
+        verdict (and cost no generation FLOPs)."""
         flops = np.zeros(len(texts), dtype=np.int64)
-        rows = np.flatnonzero(changed)
         if self.check is None or len(rows) == 0:
             return best, generations, flops
         rows_t = torch.as_tensor(rows, device=best.loss.device)

@@ -3,9 +3,11 @@
 Per iteration and example: the gradient of the loss w.r.t. a one-hot encoding of the attack
 tokens ranks, at each position, the ``top_k`` tokens whose swap should lower the loss most
 (special tokens excluded). ``n_candidates`` single-token swaps are drawn without replacement
-from that position × token pool; swaps whose text does not re-encode to the same tokens, or
-that leave the text unchanged, are dropped; the rest are scored and the attack moves to the
-best one, even if it is worse than the current suffix (no keep-best).
+from that position × token pool; swaps whose prompt ``before + text + after``, tokenized whole,
+does not read as the candidate's tokens in the slot, or that leave the text unchanged, are
+dropped; the rest are scored and the attack moves to the best one, even if it is worse than the
+current suffix (no keep-best). The initial suffix passes the same check in each example's
+prompt, so every record's tokens are exactly what the victim reads.
 
 All examples move together: one gradient pass for all of them, one batched tokenizer check,
 and candidate scoring that reuses the cached prompt and the unchanged part of the suffix.
@@ -19,40 +21,58 @@ from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from robustness_scaling.attack_configs import GCGConfig
-from robustness_scaling.attacks.base import (
-    Attack,
-    AttackState,
-    RunInputs,
-    Steps,
-    decode,
-    retokenizes,
-)
+from robustness_scaling.attacks.base import Attack, AttackState, Judged, RunInputs, Steps
 from robustness_scaling.attacks.scoring import Layout, Scores
+from robustness_scaling.attacks.tokens import decode, keeps_its_tokens
 from robustness_scaling.flops import forward_flops, training_flops
 from robustness_scaling.generation import GenerationCheck
 
 MAX_INIT_TRIES = 10_000
 
 
-def initial_attack(
-    tokenizer: PreTrainedTokenizerBase,
-    text: str,
-    n_tokens: int,
-    allowed: Tensor,
-    generator: torch.Generator,
+def initial_ids(
+    tokenizer: PreTrainedTokenizerBase, text: str, n_tokens: int, allowed: Tensor
 ) -> list[int]:
-    """Token ids of ``text`` made into ``n_tokens`` allowed tokens that survive re-encoding."""
-    choices = allowed.nonzero().flatten()
+    """The allowed token ids of ``text``, cycled (or filled) to ``n_tokens``: every example's
+    starting suffix before the prompt check."""
     ids = [i for i in tokenizer(text, add_special_tokens=False)["input_ids"] if allowed[i]]
-    ids = (ids * n_tokens)[:n_tokens] if ids else choices[:n_tokens].tolist()
+    return (ids * n_tokens)[:n_tokens] if ids else allowed.nonzero().flatten()[:n_tokens].tolist()
+
+
+def repair_until_kept(
+    tokenizer: PreTrainedTokenizerBase,
+    layout: Layout,
+    inputs: RunInputs,
+    ids: Tensor,
+    allowed: Tensor,
+    generators: list[torch.Generator],
+) -> Tensor:
+    """Each example's suffix ``ids[e]``, with random positions given random allowed tokens (from
+    the example's generator) until its prompt reads as its tokens (as the paper's GCG does)."""
+    ids = ids.clone()
+    choices = allowed.nonzero().flatten()
+    around = list(zip(layout.before_ids, layout.after_ids, strict=True))
+    pending = np.arange(len(ids))
     for _ in range(MAX_INIT_TRIES):
-        if tokenizer(decode(tokenizer, [ids])[0], add_special_tokens=False)["input_ids"] == ids:
+        texts = decode(tokenizer, ids[pending])
+        kept = keeps_its_tokens(
+            tokenizer,
+            [inputs.context[e] for e in pending],
+            [around[e] for e in pending],
+            texts,
+            ids[pending],
+        )
+        pending = pending[~kept]
+        if len(pending) == 0:
             return ids
-        position = int(torch.randint(n_tokens, (1,), generator=generator))
-        ids[position] = int(choices[torch.randint(len(choices), (1,), generator=generator)])
+        for e in pending:
+            g = generators[e]
+            position = int(torch.randint(ids.shape[1], (1,), generator=g))
+            ids[e, position] = choices[torch.randint(len(choices), (1,), generator=g)]
+    before, after = inputs.context[pending[0]]
     raise ValueError(
-        f"found no {n_tokens}-token attack from {text!r} that survives re-encoding in "
-        f"{MAX_INIT_TRIES} tries"
+        f"found no {ids.shape[1]}-token attack that keeps its tokens between {before[-40:]!r} and "
+        f"{after[:40]!r} in {MAX_INIT_TRIES} tries"
     )
 
 
@@ -72,20 +92,23 @@ class GCG(Attack):
         config = config or GCGConfig()
         super().__init__(model, tokenizer, config, check)
         self.config: GCGConfig = config
-        self.initial_ids = initial_attack(
-            tokenizer,
-            config.initial_text,
-            config.n_attack_tokens,
-            self.allowed,
-            torch.Generator().manual_seed(config.seed),
+        self.initial_ids = initial_ids(
+            tokenizer, config.initial_text, config.n_attack_tokens, self.allowed
         )
-        self.initial_text = decode(tokenizer, [self.initial_ids])[0]
 
-    def _start(self, state: AttackState, layout: Layout) -> None:
+    def _start(
+        self,
+        state: AttackState,
+        layout: Layout,
+        inputs: RunInputs,
+        generators: list[torch.Generator],
+    ) -> None:
         if not self.scorer.is_classifier and (layout.target_len == 0).any():
             raise ValueError("GCG on a causal LM needs a non-empty proxy_gen_target per example")
-        state.current_ids = [list(self.initial_ids) for _ in range(layout.n_examples)]
-        state.current_text = [self.initial_text] * layout.n_examples
+        start = torch.tensor([self.initial_ids] * layout.n_examples, dtype=torch.long)
+        suffix = repair_until_kept(self.tokenizer, layout, inputs, start, self.allowed, generators)
+        state.current_ids = suffix.tolist()
+        state.current_text = decode(self.tokenizer, suffix)
 
     def _advance(
         self,
@@ -105,7 +128,11 @@ class GCG(Attack):
         disallowed = ~self.allowed.to(dev)
         prompt_len = layout.prompt_len(n)
         examples = torch.arange(n_examples)
-        for _ in range(n_iterations):
+        around = list(zip(layout.before_ids, layout.after_ids, strict=True))
+        candidate_of = np.repeat(np.arange(n_examples), n_pick)
+        context = [inputs.context[e] for e in candidate_of]
+        candidate_around = [around[e] for e in candidate_of]
+        for step in range(n_iterations):
             grad, current, attack_cache = scorer.loss_gradient(layout, suffix.to(dev))
             top = (-grad.masked_fill_(disallowed, torch.inf)).topk(k, dim=-1).indices.cpu()
             pick = torch.stack([torch.randperm(n * k, generator=g)[:n_pick] for g in generators])
@@ -115,7 +142,9 @@ class GCG(Attack):
             candidates.scatter_(2, position[..., None], token[..., None])
             flat = candidates.reshape(-1, n)
             flat_text = np.array(decode(self.tokenizer, flat), dtype=object)
-            valid = retokenizes(self.tokenizer, flat_text.tolist(), flat)
+            valid = keeps_its_tokens(
+                self.tokenizer, context, candidate_around, flat_text.tolist(), flat
+            )
             valid &= flat_text != np.repeat(text, n_pick)
             rows, cols = np.nonzero(valid.reshape(n_examples, n_pick))
             n_valid = np.bincount(rows, minlength=n_examples)
@@ -125,8 +154,11 @@ class GCG(Attack):
             moved = n_valid > 0
             suffix[moved] = candidates[moved, best[moved]]
             text[moved] = flat_text.reshape(n_examples, n_pick)[moved, best[moved]]
-            judged = self._verdict(inputs, np.arange(n_examples), text.tolist(), scores)
-            flops = judged.flops + np.array(
+            if self._judges(inputs, state.iteration + step + 1):
+                judged = self._verdict(inputs, np.arange(n_examples), text.tolist(), scores)
+            else:
+                judged = Judged.unjudged(scores)
+            flops = np.array(
                 [
                     training_flops(scorer.n_params, int(t))
                     + v * forward_flops(scorer.n_params, int(t))
@@ -134,7 +166,7 @@ class GCG(Attack):
                 ],
                 dtype=np.int64,
             )
-            steps.add(judged.scores, suffix.tolist(), text.tolist(), flops, judged.generations)
+            steps.add(judged, suffix.tolist(), text.tolist(), flops)
         state.current_ids = suffix.tolist()
         state.current_text = text.tolist()
         if n_iterations:

@@ -1,10 +1,11 @@
 """RandomToken: the paper's baseline attack (PAPER_SPEC §4).
 
-Each iteration draws ``n_attack_tokens`` ordinary tokens uniformly and independently and puts
-them in the attack slot; there is no retokenization check. Iterations do not depend on each
-other, so every iteration of a ``run`` call is scored in one batched job. The first success is
-kept: later records copy it, so the ASR at iteration i is the fraction of examples broken by any
-of the first i draws.
+Each iteration draws ``n_attack_tokens`` ordinary tokens uniformly and independently, decodes
+them and inserts the text in the attack slot; there is no retokenization check, so the victim
+reads the prompt tokenized whole, which is what is scored (the drawn ids may not survive it).
+Iterations do not depend on each other, so every iteration of a ``run`` call is scored in one
+batched job. The first success is kept: later records copy it, so the ASR at iteration i is the
+fraction of examples broken by any of the first i draws.
 """
 
 from __future__ import annotations
@@ -14,8 +15,16 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from robustness_scaling.attack_configs import RandomTokenConfig
-from robustness_scaling.attacks.base import Attack, AttackState, RunInputs, Steps, decode
+from robustness_scaling.attacks.base import (
+    Attack,
+    AttackState,
+    Judged,
+    RunInputs,
+    Steps,
+    allowed_tokens,
+)
 from robustness_scaling.attacks.scoring import Layout, Scores
+from robustness_scaling.attacks.tokens import decode
 from robustness_scaling.flops import forward_flops
 from robustness_scaling.generation import GenerationCheck
 
@@ -35,8 +44,15 @@ class RandomToken(Attack):
         config = config or RandomTokenConfig()
         super().__init__(model, tokenizer, config, check)
         self.config: RandomTokenConfig = config
+        self.allowed = allowed_tokens(tokenizer, self.scorer.vocab_rows, with_added=False)
 
-    def _start(self, state: AttackState, layout: Layout) -> None:
+    def _start(
+        self,
+        state: AttackState,
+        layout: Layout,
+        inputs: RunInputs,
+        generators: list[torch.Generator],
+    ) -> None:
         state.extra["found"] = torch.zeros(layout.n_examples, dtype=torch.bool)
 
     def _advance(
@@ -61,7 +77,8 @@ class RandomToken(Attack):
         ).reshape(-1, n)
         rows = np.repeat(np.arange(n_examples), n_iterations)
         text = decode(self.tokenizer, draws)
-        judged = self._verdict(inputs, rows, text, self.scorer.score(layout, draws.to(dev), rows))
+        scores, tokens = self._score_texts(layout, inputs, rows, text)
+        judged = self._verdict(inputs, rows, text, scores)
         drawn = judged.scores
 
         # Which record each (example, iteration) reports: -1 for a success kept from an earlier
@@ -73,11 +90,10 @@ class RandomToken(Attack):
         source = torch.where(hit, first_hit, own)
         source = torch.where(state.extra["found"].to(dev)[:, None], -1, source).cpu().numpy()
 
-        draw_flops = np.array(
-            [forward_flops(self.scorer.n_params, int(t)) for t in layout.prompt_len(n)],
-            dtype=np.int64,
-        )
-        own_flops = draw_flops[:, None] + judged.flops.reshape(n_examples, n_iterations)
+        own_flops = np.array(
+            [forward_flops(self.scorer.n_params, int(t)) for t in tokens], dtype=np.int64
+        ).reshape(n_examples, n_iterations)
+        own_judge_flops = judged.flops.reshape(n_examples, n_iterations)
         kept = Scores(
             state.current_loss.to(dev),
             state.current_predicted.to(dev),
@@ -97,7 +113,8 @@ class RandomToken(Attack):
                 generations[e] if src[e] < 0 else judged.generations[flat[e]]
                 for e in range(n_examples)
             ]
-            steps.add(scores, ids, texts, own_flops[:, it], generations)
+            verdict = Judged(scores, generations, own_judge_flops[:, it])
+            steps.add(verdict, ids, texts, own_flops[:, it])
         state.current_ids, state.current_text = ids, texts
         state.current_generation = generations
         state.current_loss = scores.loss.cpu()

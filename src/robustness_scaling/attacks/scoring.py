@@ -12,6 +12,10 @@ forward pass and does as little work per row as it can:
 - only the hidden states the loss reads go through the head: the last real token for a
   classifier (which reads its last non-pad token) and the target positions for a target string.
 
+Attacks whose text the victim receives re-tokenized (RandomToken, BEAST) score whole prompts
+(:meth:`Scorer.score_prompts`): a prompt whose tokens start with the cached ``before`` ids reuses
+the prefix cache, any other is scored from its first token.
+
 Rows are right-padded; a 2-D attention mask hides padding and the cache positions a row must not
 see, and position ids continue each row's own prompt, so a row's result does not depend on what
 else is in the batch (up to float rounding). Shapes are worked out on the host from lengths known
@@ -38,6 +42,8 @@ class Layout:
 
     ``suffix`` is ``after`` followed by the target string (empty for classifiers); the loss of
     a target string reads the ``target_len`` positions that start ``after_len`` into the suffix.
+    ``before_ids`` and ``after_ids`` are the same ids on the host, unpadded, for comparing them
+    with whole-prompt encodings.
     """
 
     before: Tensor
@@ -50,6 +56,8 @@ class Layout:
     proxy_label: Tensor
     clf_label: Tensor
     prefix_cache: KV | None
+    before_ids: list[list[int]]
+    after_ids: list[list[int]]
 
     @property
     def n_examples(self) -> int:
@@ -189,6 +197,8 @@ class Scorer:
             proxy_label=_labels(proxy_label, len(before), self.device),
             clf_label=_labels(clf_label, len(before), self.device),
             prefix_cache=None,
+            before_ids=before_ids,
+            after_ids=after_ids,
         )
         if cache and self.use_kv_cache and layout.before.shape[1] > 0:
             layout = _with_prefix_cache(layout, self._prefix_cache(layout.before))
@@ -223,18 +233,21 @@ class Scorer:
         start: np.ndarray,
         attack_cache: KV | None,
         keep_cache: bool = False,
+        attack_len: np.ndarray | None = None,
     ) -> tuple[Tensor, np.ndarray, np.ndarray, DynamicCache | None]:
         """Run the body over each row's query: ``attack[start:] + suffix`` after its caches.
 
         Without a prefix cache the query also holds ``before`` (then ``start`` must be 0).
-        Returns the hidden states, each row's query length, the query index where its attack
-        part ends, and the cache (for the caller that wants the attack's key/value states).
+        ``attack_len`` gives rows attacks of their own lengths, right-padded to the width of
+        ``attack_embeds`` (default: all that width). Returns the hidden states, each row's query
+        length, the query index where its attack part ends, and the cache (for the caller that
+        wants the attack's key/value states).
         """
         n = attack_embeds.shape[1]
         cached = layout.prefix_cache is not None
         before_len = layout.before_len[rows]
         head_len = np.zeros_like(before_len) if cached else before_len
-        attack_end = head_len + n - start
+        attack_end = head_len + (n if attack_len is None else attack_len) - start
         query_len = attack_end + layout.suffix_len[rows]
         width = int(query_len.max())
         q = np.arange(width)[None, :]
@@ -335,12 +348,14 @@ class Scorer:
         rows: np.ndarray,
         start: np.ndarray | None = None,
         attack_cache: KV | None = None,
+        attack_len: np.ndarray | None = None,
     ) -> Scores:
         """Score ``B`` rows: row ``b`` puts ``attack_ids[b]`` in example ``rows[b]``'s slot.
 
         With ``attack_cache`` (the current attack's key/values, one per example) and ``start``,
         row ``b`` only recomputes from attack position ``start[b]``: the positions before it must
-        equal the current attack. Rows are sorted by length and chunked so padding stays small.
+        equal the current attack. ``attack_len`` gives rows attacks of their own lengths (right-
+        padded in ``attack_ids``). Rows are sorted by length and chunked so padding stays small.
         """
         n_rows = len(rows)
         if n_rows == 0:
@@ -349,17 +364,60 @@ class Scorer:
             start = np.zeros(n_rows, dtype=np.int64)
         cached = layout.prefix_cache is not None
         head = np.zeros(n_rows, dtype=np.int64) if cached else layout.before_len[rows]
-        length = head + attack_ids.shape[1] - start + layout.suffix_len[rows]
+        n_attack = attack_ids.shape[1] if attack_len is None else attack_len
+        length = head + n_attack - start + layout.suffix_len[rows]
         order = np.argsort(-length, kind="stable")
         parts = []
         for lo in range(0, n_rows, self.batch_size):
             chunk = order[lo : lo + self.batch_size]
-            embeds = self.embed(attack_ids[torch.as_tensor(chunk, device=self.device)])
+            chunk_len = None if attack_len is None else attack_len[chunk]
+            width = attack_ids.shape[1] if chunk_len is None else int(chunk_len.max())
+            embeds = self.embed(attack_ids[torch.as_tensor(chunk, device=self.device), :width])
             hidden, query_len, attack_end, _ = self._hidden(
-                layout, embeds, rows[chunk], start[chunk], attack_cache
+                layout, embeds, rows[chunk], start[chunk], attack_cache, attack_len=chunk_len
             )
             parts.append(self._objective(layout, hidden, rows[chunk], query_len, attack_end))
         return Scores.concat(parts).take(torch.as_tensor(np.argsort(order), device=self.device))
+
+    def score_prompts(
+        self, layout: Layout, prompts: Sequence[Sequence[int]], rows: np.ndarray
+    ) -> Scores:
+        """Score whole prompts: row ``b`` is example ``rows[b]``'s prompt, tokenized whole.
+
+        The loss reads the prompt as a clean prompt is read (a classifier's last token; a causal
+        LM's target string after it). A prompt that starts with the example's ``before`` ids
+        reuses the prefix cache and runs only the rest; any other (the attack text merged with
+        the end of ``before``) runs from its first token, as does every prompt of a layout
+        without a prefix cache.
+        """
+        before_len = layout.before_len[rows]
+        cached = np.zeros(len(rows), dtype=bool)
+        if layout.prefix_cache is not None:
+            cached = np.fromiter(
+                (
+                    len(p) > n and list(p[:n]) == layout.before_ids[r]
+                    for p, n, r in zip(prompts, before_len, rows, strict=True)
+                ),
+                bool,
+                len(rows),
+            )
+        parts, index = [], []
+        for use_cache in (True, False):
+            chosen = np.flatnonzero(cached == use_cache)
+            if len(chosen) == 0:
+                continue
+            tails = [list(prompts[b][before_len[b] if use_cache else 0 :]) for b in chosen]
+            parts.append(
+                self.score(
+                    _whole_prompt_layout(layout, keep_prefix=use_cache),
+                    _pad(tails, self.tokenizer.pad_token_id, self.device),
+                    rows[chosen],
+                    attack_len=np.array([len(t) for t in tails], dtype=np.int64),
+                )
+            )
+            index.append(chosen)
+        order = np.argsort(np.concatenate(index), kind="stable")
+        return Scores.concat(parts).take(torch.as_tensor(order, device=self.device))
 
     def _can_share_attack(self, layout: Layout) -> bool:
         """Whether the attack's key/value states can be cached: they follow ``before`` there."""
@@ -447,3 +505,20 @@ def _at_least_fp32(logits: Tensor) -> Tensor:
 
 def _with_prefix_cache(layout: Layout, cache: KV | None) -> Layout:
     return Layout(**{**layout.__dict__, "prefix_cache": cache})
+
+
+def _whole_prompt_layout(layout: Layout, keep_prefix: bool) -> Layout:
+    """``layout`` for rows whose attack slot holds the rest of a whole prompt: no ``after``
+    (it is part of the prompt), only the target; with ``keep_prefix`` the prompt's first
+    ``before_len`` tokens come from the prefix cache, else the slot holds the whole prompt."""
+    fields = {
+        **layout.__dict__,
+        "suffix": layout.target,
+        "suffix_len": layout.target_len,
+        "after_len": np.zeros_like(layout.after_len),
+    }
+    if not keep_prefix:
+        fields["before"] = layout.before[:, :0]
+        fields["before_len"] = np.zeros_like(layout.before_len)
+        fields["prefix_cache"] = None
+    return Layout(**fields)
