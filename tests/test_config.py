@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import REPO, SCHEMA
-from robustness_scaling.config import ConfigError, cells, validate_config
+from robustness_scaling.config import ConfigError, attack_evaluation, cells, validate_config
 
 STUDIES = ["config.yaml", "config/smoke.yaml", "config/paper-pythia.yaml", "config/paper-qwen.yaml"]
 
@@ -192,3 +192,71 @@ def test_tiny_family_takes_no_task_model_source():
         "`task_settings.password_match_generation.model_source`: the tiny family's victims are "
         "its own pretrained models" in message
     )
+
+
+def test_the_paper_configs_run_the_papers_evaluations():
+    """Finetuned models: GCG 10 iterations on 200 examples, RandomToken 1280 on 200, BEAST 25
+    on 500; trained rounds: GCG 128 on 500 (also at the infix and prefix of suffix tasks);
+    Qwen: BEAST on trained Harmless only, StrongREJECT GCG 128 on its 313 prompts."""
+    pythia = validate_config(_load("config/paper-pythia.yaml"), SCHEMA)["attacks"]
+
+    def run(attacks, name, task, trained):
+        settings = attack_evaluation(attacks[name], task, trained)
+        return None if settings is None else (settings["budgets"], settings["n_val"])
+
+    assert run(pythia, "gcg", "spam", False) == ([10], 200)
+    assert run(pythia, "gcg", "spam", True) == ([128], 500)
+    assert run(pythia, "random_token", "imdb", False) == ([1280], 200)
+    assert run(pythia, "random_token", "imdb", True) is None
+    assert run(pythia, "beast", "word_length", False) == ([25], 500)
+    assert run(pythia, "beast", "word_length", True) is None
+    assert run(pythia, "gcg_infix90", "spam", False) is None
+    assert run(pythia, "gcg_prefix", "harmless", True) == ([128], 500)
+    assert run(pythia, "gcg_prefix", "password_match", True) is None
+    qwen = validate_config(_load("config/paper-qwen.yaml"), SCHEMA)["attacks"]
+    assert run(qwen, "gcg", "strongreject", False) == ([128], 313)
+    assert run(qwen, "gcg", "imdb", False) == ([10], 200)
+    assert run(qwen, "beast", "harmless", True) == ([25], 500)
+    assert run(qwen, "beast", "spam", True) is None
+    assert run(qwen, "beast", "strongreject", False) is None
+
+
+def test_overrides_replace_settings_and_merge_options():
+    attack = {
+        "method": "gcg",
+        "budgets": [2],
+        "n_val": 8,
+        "options": {"top_k": 16, "seed": 1},
+        "rounds": "all",
+        "per_task": {"word_length": {"budgets": [3], "options": {"top_k": 8}}},
+        "trained": {"n_val": 4, "options": {"seed": 2}},
+    }
+    assert attack_evaluation(attack, "password_match", False) == {
+        "method": "gcg",
+        "budgets": [2],
+        "n_val": 8,
+        "options": {"top_k": 16, "seed": 1},
+    }
+    assert attack_evaluation(attack, "word_length", True) == {
+        "method": "gcg",
+        "budgets": [3],
+        "n_val": 4,
+        "options": {"top_k": 8, "seed": 2},
+    }
+
+
+def test_attack_overrides_that_could_never_apply_are_refused():
+    def trained_on_finetuned_only(c):
+        c["attacks"]["gcg"].update(rounds="finetuned", trained={"n_val": 10})
+
+    message = _error(trained_on_finetuned_only)
+    assert "`attacks.gcg.trained`: the entry attacks finetuned models only" in message
+    message = _error(lambda c: c["attacks"]["beast"].update(per_task={"spam": {"n_val": 9}}))
+    assert "`attacks.beast.per_task`: unknown name(s) ['spam']; allowed:" in message
+    message = _error(lambda c: c["attacks"]["gcg"].update(trained={"options": {"topk": 3}}))
+    assert "`attacks.gcg.trained.options`: unknown option(s) ['topk']" in message
+    message = _error(lambda c: c["attacks"]["gcg"].update(trained={"tasks": ["spam"]}))
+    assert "`attacks.gcg.trained.tasks`: unknown name(s) ['spam']" in message
+    message = _error(lambda c: c["attacks"]["gcg"].update(rounds="trianed"))
+    assert "`attacks.gcg.rounds`: 'trianed' is not allowed; allowed: 'all', 'finetuned'" in message
+

@@ -87,13 +87,81 @@ def _attack_problems(attacks: Mapping[str, Any], key: str = "attacks") -> list[s
             )
             continue
         allowed = list(ATTACK_CONFIGS[method].__dataclass_fields__)
-        unknown = sorted(set(settings["options"]) - set(allowed))
-        if unknown:
-            options = f"{where}.options" if key == "attacks" else f"{where}.attack_options"
-            problems.append(
-                f"`{options}`: unknown option(s) {unknown}; allowed: {', '.join(allowed)}"
-            )
+        option_sets = [(f"{where}.attack_options", settings["options"])]
+        if key == "attacks":
+            option_sets = [(f"{where}.options", settings["options"])]
+            option_sets += [
+                (f"{where}.{part}.options", override["options"])
+                for part, override in _overrides(settings)
+                if "options" in override
+            ]
+        for options, given in option_sets:
+            unknown = sorted(set(given) - set(allowed))
+            if unknown:
+                problems.append(
+                    f"`{options}`: unknown option(s) {unknown}; allowed: {', '.join(allowed)}"
+                )
     return problems
+
+
+def _overrides(attack: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """An attack entry's override blocks, each with its key path below the entry."""
+    blocks = [(f"per_task.{task}", o) for task, o in attack.get("per_task", {}).items()]
+    if "trained" in attack:
+        blocks.append(("trained", attack["trained"]))
+    return blocks
+
+
+def _evaluation_problems(name: str, attack: Mapping[str, Any], tasks: list[str]) -> list[str]:
+    """Override blocks that could never apply: they would be ignored, silently."""
+    where = f"attacks.{name}"
+    problems = _names(attack.get("tasks", []), tasks, f"{where}.tasks")
+    trained = attack.get("trained")
+    if trained is not None:
+        if attack["rounds"] == "finetuned":
+            problems.append(
+                f"`{where}.trained`: the entry attacks finetuned models only (`rounds: "
+                "finetuned`); drop `trained` or set `rounds` to all or trained"
+            )
+        problems += _names(trained.get("tasks", []), tasks, f"{where}.trained.tasks")
+    attacked = set(attack.get("tasks", tasks)) | set((trained or {}).get("tasks", []))
+    problems += _names(attack.get("per_task", {}), sorted(attacked), f"{where}.per_task")
+    return problems
+
+
+EVALUATION_ONLY_KEYS = ("tasks", "rounds", "trained", "per_task")
+"""Keys of an attack entry that say where it runs, not how: a cell's settings leave them out."""
+
+
+def attack_evaluation(
+    attack: Mapping[str, Any], task: str, trained: bool
+) -> dict[str, Any] | None:
+    """The settings of evaluation attack ``attack`` (a validated entry) on one task, for a
+    finetuned model (round 0) or an adversarially trained round; ``None`` where the entry does
+    not attack it.
+
+    ``per_task`` settings of the task replace the entry's, then, on a trained round, ``trained``
+    settings replace those (``options`` are merged key by key); ``trained.tasks`` replaces
+    ``tasks`` on trained rounds. The paper's design in one entry: GCG with 10 iterations on 200
+    examples for finetuned models, 128 on 500 for trained ones.
+    """
+    if attack.get("rounds", "all") == ("finetuned" if trained else "trained"):
+        return None
+    overrides = [attack.get("per_task", {}).get(task, {})]
+    tasks = attack.get("tasks")
+    if trained:
+        overrides.append(attack.get("trained", {}))
+        tasks = attack.get("trained", {}).get("tasks", tasks)
+    if tasks is not None and task not in tasks:
+        return None
+    settings = {k: v for k, v in attack.items() if k not in EVALUATION_ONLY_KEYS}
+    for override in overrides:
+        for key, value in override.items():
+            if key == "options":
+                settings[key] = {**settings.get(key, {}), **value}
+            elif key != "tasks":
+                settings[key] = value
+    return settings
 
 
 _JUDGE_KEYS = {
@@ -161,7 +229,7 @@ def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
     problems += _attack_problems(config["attacks"])
     tasks = study_tasks(config)
     for name, attack in config["attacks"].items():
-        problems += _names(attack.get("tasks", []), tasks, f"attacks.{name}.tasks")
+        problems += _evaluation_problems(name, attack, tasks)
     problems += _generation_problems(config["task_settings"])
     if family == TINY:
         problems += [

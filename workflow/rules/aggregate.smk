@@ -8,8 +8,9 @@ def evaluated_cells():
     for size, task, seed in cells(config):
         for k in eval_rounds_of(size, task):
             cell = dict(family=FAMILY, size=size, task=task, seed=seed, round=k)
-            for attack in attacks_on(task):
-                records = ATTACK_CELL.format(**cell, attack=attack, budget=budgets(attack)[-1])
+            for attack in attacks_on(task, k):
+                budget = budgets(attack, task, k)[-1]
+                records = ATTACK_CELL.format(**cell, attack=attack, budget=budget)
                 pairs.append((f"{records}.parquet", MODEL_CELL.format(**cell)))
     return pairs
 

@@ -1,15 +1,23 @@
 """Attacks at compute budgets: each budget continues the next smaller one's state."""
 
+from robustness_scaling.config import attack_evaluation
+
 ATTACK_CELL = "results/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}/budget{budget}"
 
 
-def budgets(attack):
-    return sorted(config["attacks"][attack]["budgets"])
+def evaluation(attack, task, round):
+    """Evaluation attack `attack`'s settings on `task` at `round` (finetuned or trained), or
+    None where the entry does not attack it."""
+    return attack_evaluation(config["attacks"][attack], task, int(round) > 0)
+
+
+def budgets(attack, task, round):
+    return sorted(evaluation(attack, task, round)["budgets"])
 
 
 def previous_budget(w):
     """This cell's predecessor: the same attack at the next smaller budget, if any."""
-    ladder = budgets(w.attack)
+    ladder = budgets(w.attack, w.task, w.round)
     index = ladder.index(int(w.budget))
     if index == 0:
         return {}
@@ -26,14 +34,16 @@ def beast_sampler():
     return model_source(smallest)
 
 
-def attack_settings(attack):
-    """What a budget cell depends on: the attack's settings except its list of budgets.
+def attack_settings(w):
+    """What a budget cell depends on: the attack's settings on its task and round, except the
+    list of budgets.
 
     The budget itself is a wildcard and the next smaller one an input, so adding a budget
-    reruns no existing cell.
+    reruns no existing cell; the settings of other tasks or rounds (`per_task`, `trained`)
+    rerun none either.
     """
-    settings = {k: v for k, v in config["attacks"][attack].items() if k not in ("budgets", "tasks")}
-    return canonical(settings)
+    settings = evaluation(w.attack, w.task, w.round)
+    return canonical({k: v for k, v in settings.items() if k != "budgets"})
 
 
 def sampler_of(attack):
@@ -43,11 +53,9 @@ def sampler_of(attack):
     return settings.get("sampler", beast_sampler())
 
 
-def attacks_on(task):
-    """The evaluation attacks that attack a task: those without a `tasks` list, or naming it."""
-    return [
-        name for name, settings in config["attacks"].items() if task in settings.get("tasks", [task])
-    ]
+def attacks_on(task, round):
+    """The evaluation attacks that attack a task at a round (finetuned or trained)."""
+    return [name for name in config["attacks"] if evaluation(name, task, round) is not None]
 
 
 def attack_inputs(w):
@@ -71,8 +79,8 @@ def attack_targets():
         + ".parquet"
         for size, task, seed in cells(config)
         for k in eval_rounds_of(size, task)
-        for attack in attacks_on(task)
-        for budget in budgets(attack)
+        for attack in attacks_on(task, k)
+        for budget in budgets(attack, task, k)
     ]
 
 
@@ -83,7 +91,7 @@ rule attack:
         records=f"{ATTACK_CELL}.parquet",
         state=f"{ATTACK_CELL}.state.pt",
     params:
-        attack=lambda w: attack_settings(w.attack),
+        attack=attack_settings,
         task_settings=lambda w: task_params(w.task, "generation_batch_size"),
         sampler=lambda w: sampler_of(w.attack),
         dtype=config["runtime"]["dtype"],
