@@ -108,3 +108,61 @@ def test_iteration_lookup_follows_the_paper():
     assert options.defense_iteration("spam", "gcg") == 128
     assert options.defense_iteration("harmless", "beast") == 25
     assert PAPER_SIZE_ITERATIONS["gcg"] == 10
+
+
+def test_figures_of_finetuned_models_never_splice_two_evaluations():
+    """A model evaluated by the finetuned study (10 iterations, n_val 200) and as round 0 of an
+    adversarial chain (128 iterations, n_val 500): the figures use the first evaluation whole,
+    never its iterations 0-10 joined to the chain's 11-128; the chain's when it is alone."""
+    import pandas as pd
+
+    from robustness_scaling.figures.selection import finetuned
+
+    study = synthetic_table(
+        sizes=SMALL, seeds=(0,), rounds=0, attacks={"gcg": ("suffix", 10, 262.0)}
+    )
+    chain = synthetic_table(
+        sizes=SMALL, seeds=(0,), rounds=1, attacks={"gcg": ("suffix", 128, 262.0)}, n_val=500
+    )
+    both = pd.concat([study, chain[chain["round"] == 0]], ignore_index=True)
+    rows = finetuned(both)
+    assert (rows["training_attack"] == "").all() and (rows["n_val"] == 200).all()
+    assert rows["iteration"].max() == 10 and len(rows) == len(study)
+    alone = finetuned(chain)
+    assert (alone["n_val"] == 500).all() and alone["iteration"].max() == 128
+
+
+def test_figure_options_of_the_paper_configs_are_the_papers():
+    import yaml
+
+    from conftest import REPO, SCHEMA
+    from robustness_scaling.config import validate_config
+
+    for name in ("paper-pythia", "paper-qwen"):
+        config = validate_config(yaml.safe_load((REPO / f"config/{name}.yaml").read_text()), SCHEMA)
+        options = FigureOptions.from_config(config["figures"])
+        for task in ("spam", "imdb", "password_match"):
+            assert (
+                options.size_iteration(task, "gcg") == options.size_iteration(task, "beast") == 10
+            )
+        for task in ("word_length", "helpful", "harmless"):
+            assert options.size_iteration(task, "gcg") == options.size_iteration(task, "beast") == 2
+        assert options.defense_iteration("spam", "gcg") == 128
+        assert options.defense_iteration("harmless", "beast") == 25
+        assert options.defense_iteration("spam", "gcg_infix90") == 128
+    assert options.size_iteration("strongreject", "gcg") == 128
+    pythia = validate_config(
+        yaml.safe_load((REPO / "config/paper-pythia.yaml").read_text()), SCHEMA
+    )
+    assert (
+        FigureOptions.from_config(pythia["figures"]).size_iteration("spam", "random_token") == 1200
+    )
+
+
+def test_a_configs_figure_iterations_are_merged_over_the_papers():
+    options = FigureOptions.from_config({"size_iterations": {"gcg": 5}})
+    assert options.size_iteration("spam", "gcg") == 5
+    assert options.size_iteration("word_length", "gcg") == 2  # the paper's, kept
+    assert options.size_iteration("spam", "random_token") == 1200
+    assert options.size_iteration("spam", "random_token_infix90") == 1200  # its base method
+    assert FigureOptions.from_config({}).defense_iteration("spam", "beast") == 25

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from robustness_scaling.attack_configs import ATTACK_CONFIGS
 
 # PAPER_SPEC §7: GCG/BEAST iteration 10 (Spam, IMDB, PM), 2 (WL, Helpful, Harmless), RT 1200.
 PAPER_SIZE_ITERATIONS: dict[str, int] = {
@@ -31,7 +33,7 @@ class FigureOptions:
     says which iteration was used. ``None`` means each curve's last iteration.
 
     Options are plain values, so a workflow can pass them from its config
-    (``FigureOptions(**config["figures"])``) and rerun the plots when they change.
+    (:meth:`from_config`) and rerun the plots when they change.
     """
 
     size_iterations: Mapping[str, int] = field(default_factory=lambda: dict(PAPER_SIZE_ITERATIONS))
@@ -52,6 +54,25 @@ class FigureOptions:
     """Defense compute (fraction of pretraining) at which adversarially trained models' attack
     scaling is shown, next to their final round."""
 
+    @classmethod
+    def from_config(cls, figures: Mapping[str, Any]) -> FigureOptions:
+        """Options from a study's ``figures`` slice: its iteration mappings are merged over the
+        paper's, key by key, so a study that names ``gcg: 10`` keeps the paper's @2 for
+        WordLength, Helpful and Harmless (say ``word_length/gcg: 10`` to change that)."""
+        fields = dict(figures)
+        fields["size_iterations"] = {
+            **PAPER_SIZE_ITERATIONS,
+            **fields.get("size_iterations", {}),
+        }
+        fields["defense_iterations"] = {
+            **PAPER_DEFENSE_ITERATIONS,
+            **fields.get("defense_iterations", {}),
+        }
+        for key in ("offense_targets", "defense_budgets"):
+            if key in fields:
+                fields[key] = tuple(fields[key])
+        return cls(**fields)
+
     def size_iteration(self, task: str, attack: str) -> int | None:
         return _lookup(self.size_iterations, task, attack, self.size_default_iteration)
 
@@ -59,8 +80,17 @@ class FigureOptions:
         return _lookup(self.defense_iterations, task, attack, self.defense_default_iteration)
 
 
+def base_method(attack: str) -> str:
+    """The method an evaluation attack's name starts with (``gcg_infix90`` → ``gcg``,
+    ``random_token_prefix`` → ``random_token``); the name itself if none does."""
+    for method in sorted(ATTACK_CONFIGS, key=len, reverse=True):
+        if attack == method or attack.startswith(f"{method}_"):
+            return method
+    return attack
+
+
 def _lookup(table: Mapping[str, int], task: str, attack: str, default: int | None) -> int | None:
-    base = attack.split("_")[0]  # a variant such as gcg_infix90 follows its base attack, gcg
+    base = base_method(attack)  # a variant such as gcg_infix90 follows its base attack, gcg
     for key in (f"{task}/{attack}", attack, f"{task}/{base}", base):
         if key in table:
             return int(table[key])

@@ -16,14 +16,23 @@ PANEL_ROW = ("family", "task")
 
 
 def finetuned(table: pd.DataFrame) -> pd.DataFrame:
-    """Round-0 rows, once each.
+    """Round-0 rows, one whole evaluation per finetuned model and attack.
 
-    In a study with several training attacks, the finetuned model's evaluation may be recorded
-    once per training run (identical rows differing only in ``training_attack``); keep one.
+    A finetuned model may be evaluated more than once under one attack name: by the finetuned
+    study itself (``training_attack`` empty; the paper's 10 GCG iterations on 200 examples)
+    and as round 0 of adversarial-training chains (``training_attack`` set; 128 on 500 in the
+    paper's tables). A curve is one evaluation and is never spliced from two: this keeps the
+    finetuned study's own evaluation where there is one, else the chain whose
+    ``training_attack`` sorts first.
     """
-    rows = table[table["round"] == 0].sort_values("training_attack")
-    keys = [c for c in (*CURVE_COLUMNS, "iteration") if c != "training_attack"]
-    return rows.drop_duplicates(keys)
+    rows = table[table["round"] == 0]
+    model = [c for c in CURVE_COLUMNS if c != "training_attack"]
+    evaluations = rows[[*model, "training_attack"]].drop_duplicates()
+    preference = evaluations.assign(_chain=evaluations["training_attack"] != "")
+    chosen = preference.sort_values(["_chain", "training_attack"]).drop_duplicates(model)
+    keys = [*model, "training_attack"]
+    keep = pd.MultiIndex.from_frame(rows[keys]).isin(pd.MultiIndex.from_frame(chosen[keys]))
+    return rows[keep]
 
 
 def matched(table: pd.DataFrame) -> pd.DataFrame:

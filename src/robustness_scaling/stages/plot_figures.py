@@ -14,9 +14,5 @@ from robustness_scaling.tables import read_table
 def figures(table: Path, out_dir: Path, options: Mapping[str, Any], log: str) -> None:
     """Draw the study's figures (PNG and PDF) into ``out_dir``."""
     logger = get_logger("figures", log)
-    fields = dict(options)
-    for key in ("offense_targets", "defense_budgets"):
-        if key in fields:
-            fields[key] = tuple(fields[key])
-    written = make_all_figures(read_table(table), out_dir, FigureOptions(**fields))
+    written = make_all_figures(read_table(table), out_dir, FigureOptions.from_config(options))
     logger.info("wrote %d figures to %s", len(written), out_dir)
