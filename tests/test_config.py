@@ -260,3 +260,7 @@ def test_attack_overrides_that_could_never_apply_are_refused():
     message = _error(lambda c: c["attacks"]["gcg"].update(rounds="trianed"))
     assert "`attacks.gcg.rounds`: 'trianed' is not allowed; allowed: 'all', 'finetuned'" in message
 
+
+def test_shuffle_applies_to_loaded_tasks_only():
+    message = _error(lambda c: c["task_settings"]["password_match"].update(shuffle=True))
+    assert "`task_settings.password_match.shuffle`: synthetic tasks are always shuffled" in message

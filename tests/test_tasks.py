@@ -192,3 +192,18 @@ def test_natural_task_row_without_a_label(tmp_path):
         )
     with pytest.raises(DataSourceError, match="spam: a row has no clf_label .*'bad one'"):
         load_natural_task(get_task("spam"), None, files=files)
+
+
+def test_a_loaded_dataset_keeps_its_order_and_shuffles_only_when_asked(tmp_path):
+    """The paper's hub datasets were shuffled (seed 0) when they were made and the study takes
+    their first n rows: a dataset directory, loaded as a hub name is, keeps its row order;
+    ``shuffle: true`` shuffles it with the task's seed, reproducibly."""
+    rows = [{"content": f"mail number {i}", "clf_label": i % 2} for i in range(40)]
+    for split in ("train", "validation"):
+        _write_rows(tmp_path / f"{split}.jsonl", rows, "jsonl")
+    kept = make_splits("spam", {"source": str(tmp_path)})
+    assert [e.content[0] for e in kept["validation"]] == [r["content"] for r in rows]
+    shuffled = make_splits("spam", {"source": str(tmp_path), "shuffle": True, "seed": 0})
+    assert [e.content[0] for e in shuffled["validation"]] != [r["content"] for r in rows]
+    assert shuffled == make_splits("spam", {"source": str(tmp_path), "shuffle": True, "seed": 0})
+    assert sorted(e.content[0] for e in shuffled["train"]) == sorted(r["content"] for r in rows)

@@ -16,6 +16,7 @@ import yaml
 from robustness_scaling.attack_configs import ATTACK_CONFIGS
 from robustness_scaling.families import HUB_FAMILIES
 from robustness_scaling.tasks import TASKS
+from robustness_scaling.tasks.registry import SYNTHETIC_TASKS
 
 TINY = "tiny"
 
@@ -231,6 +232,12 @@ def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
     for name, attack in config["attacks"].items():
         problems += _evaluation_problems(name, attack, tasks)
     problems += _generation_problems(config["task_settings"])
+    problems += [
+        f"`task_settings.{task}.shuffle`: synthetic tasks are always shuffled with their "
+        "`seed` as they are generated; `shuffle` applies to loaded (hub or local) tasks"
+        for task, settings in config["task_settings"].items()
+        if task in SYNTHETIC_TASKS and "shuffle" in settings
+    ]
     if family == TINY:
         problems += [
             f"`task_settings.{task}.model_source`: the tiny family's victims are its own "

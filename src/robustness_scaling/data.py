@@ -26,10 +26,12 @@ def _shuffled(examples: list[Example], seed: int) -> list[Example]:
 
 
 def make_splits(name: str, settings: Mapping[str, Any]) -> dict[str, list[Example]]:
-    """``{"train": [...], "validation": [...]}`` for task ``name``, shuffled with ``settings.seed``.
+    """``{"train": [...], "validation": [...]}`` for task ``name``.
 
     ``settings`` is the task's slice of the config: ``seed``, ``train_size`` / ``val_size`` for
-    synthetic tasks; ``source``, ``revision``, ``files``, ``columns``, ``splits`` for the others.
+    synthetic tasks, generated and shuffled with ``seed``; ``source``, ``revision``, ``files``,
+    ``columns``, ``splits`` and ``shuffle`` for the others, kept in their order unless
+    ``shuffle``.
     """
     task = get_task(name)
     seed = settings.get("seed", 0)
@@ -47,4 +49,5 @@ def make_splits(name: str, settings: Mapping[str, Any]) -> dict[str, list[Exampl
         columns=settings.get("columns"),
         splits=settings.get("splits"),
         seed=seed,
+        shuffle=settings.get("shuffle", False),
     )

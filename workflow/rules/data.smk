@@ -2,7 +2,17 @@
 
 
 # What a task's splits depend on; its other settings (judge, instructions, ...) rerun no data.
-DATA_KEYS = ("seed", "train_size", "val_size", "source", "revision", "files", "columns", "splits")
+DATA_KEYS = (
+    "seed",
+    "train_size",
+    "val_size",
+    "source",
+    "revision",
+    "files",
+    "columns",
+    "splits",
+    "shuffle",
+)
 
 
 localrules:

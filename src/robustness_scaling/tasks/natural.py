@@ -90,11 +90,14 @@ def load_natural_task(
     columns: Mapping[str, str] | None = None,
     splits: Mapping[str, str] | None = None,
     seed: int = 0,
+    shuffle: bool = False,
 ) -> dict[str, list[Example]]:
-    """Load, check, clean and shuffle a natural-text task into ``{"train", "validation"}``.
+    """Load, check and clean a natural-text task into ``{"train", "validation"}``.
 
     ``columns`` maps a study column to the file's column name (``{"content": "text"}``);
-    ``splits`` maps our split names to the source's (``{"validation": "test"}``).
+    ``splits`` maps our split names to the source's (``{"validation": "test"}``). Rows keep
+    their order unless ``shuffle`` (with ``seed``): the paper's hub datasets were shuffled once
+    when they were made, and the study takes the first n rows of a split.
     """
     raw = _load_raw(source, revision, files)
     splits = {"train": "train", "validation": "validation", **(splits or {})}
@@ -122,6 +125,7 @@ def load_natural_task(
             )
         split = split.rename_columns(renames)
         split = split.filter(lambda row: bool(_chunks(row["content"])))
-        split = split.shuffle(seed=seed)
+        if shuffle:
+            split = split.shuffle(seed=seed)
         result[ours] = [_to_example(row, task) for row in split]
     return result
