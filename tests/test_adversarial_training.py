@@ -118,6 +118,23 @@ def test_ramp_is_linear_from_the_first_round_to_the_last():
         attack_iterations(6, 5, 8, 64)
 
 
+def test_ramp_truncates_as_the_paper_does():
+    """start + int(i · rate), not rounding: 4 -> 10 over six rounds is 4, 5, 6, 7, 8, 10 (a
+    rounded ramp would give 8 and 9 in rounds 4 and 5); the paper's float arithmetic is kept,
+    last-round shortfall included."""
+    assert [attack_iterations(k, 12, 4, 10, ramp_rounds=6) for k in range(1, 8)] == [
+        4,
+        5,
+        6,
+        7,
+        8,
+        10,
+        10,
+    ]
+    assert attack_iterations(250, 250, 1024, 2048) == 2047
+    assert attack_iterations(60, 60, 8, 64) == 64
+
+
 def test_rounds_per_size_follow_the_papers_rule():
     sizes = ["14m", "31m", "70m", "160m", "410m", "1b", "1.4b", "2.8b"]
     params = {size: HUB_FAMILIES["pythia"].sizes[size].classifier_params for size in sizes}

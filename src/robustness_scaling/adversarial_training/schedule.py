@@ -86,10 +86,12 @@ def attack_iterations(
     """Iterations of the training attack in round ``round_index`` (1-based).
 
     The ramp is linear from ``start`` at round 1 to ``end`` at round ``ramp_rounds`` (default:
-    the last round, as the paper's Qwen code does: rate = (end − start)/(n_rounds − 1)), then
-    stays at ``end``. Weak attacks suffice against the early, weak models and make rounds cheap.
-    A single-round ramp stays at ``start``. With ``ramp=False`` (the paper's "no ramp"
-    ablation) every round attacks at full strength ``end``.
+    the last round), then stays at ``end``: round ``i + 1`` attacks with ``start + int(i ·
+    rate)`` iterations, rate = (end − start)/(ramp_rounds − 1), as the paper's Qwen code
+    generates a round's examples at its start (docs/method.md, "Adversarial training"). Weak
+    attacks suffice against the early, weak models and make rounds cheap. A single-round ramp
+    stays at ``start``. With ``ramp=False`` (the paper's "no ramp" ablation) every round attacks
+    at full strength ``end``.
 
     Pinning ``ramp_rounds`` makes a round's strength independent of the total, so adding rounds
     later leaves the existing ones valid.
@@ -101,5 +103,9 @@ def attack_iterations(
     horizon = n_rounds if ramp_rounds is None else ramp_rounds
     if horizon <= 1:
         return start
-    progress = min(1.0, (round_index - 1) / (horizon - 1))
-    return round(start + (end - start) * progress)
+    if round_index > horizon:
+        return end
+    # The paper's float arithmetic, kept: its last round can fall one short of `end` (RandomToken
+    # 1024 -> 2048 over 250 rounds ends at 2047).
+    rate = (end - start) / (horizon - 1)
+    return start + int((round_index - 1) * rate)
