@@ -257,6 +257,12 @@ def test_attack_overrides_that_could_never_apply_are_refused():
     assert "`attacks.gcg.trained.options`: unknown option(s) ['topk']" in message
     message = _error(lambda c: c["attacks"]["gcg"].update(trained={"tasks": ["spam"]}))
     assert "`attacks.gcg.trained.tasks`: unknown name(s) ['spam']" in message
+    def without_adversarial_training(c):
+        del c["adversarial_training"]
+        c["attacks"]["gcg"].update(rounds="trained")
+
+    message = _error(without_adversarial_training)
+    assert "`attacks.gcg.rounds`: the study has no adversarial training" in message
     message = _error(lambda c: c["attacks"]["gcg"].update(rounds="trianed"))
     assert "`attacks.gcg.rounds`: 'trianed' is not allowed; allowed: 'all', 'finetuned'" in message
 

@@ -113,11 +113,19 @@ def _overrides(attack: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]
     return blocks
 
 
-def _evaluation_problems(name: str, attack: Mapping[str, Any], tasks: list[str]) -> list[str]:
+def _evaluation_problems(
+    name: str, attack: Mapping[str, Any], tasks: list[str], adversarial: bool
+) -> list[str]:
     """Override blocks that could never apply: they would be ignored, silently."""
     where = f"attacks.{name}"
     problems = _names(attack.get("tasks", []), tasks, f"{where}.tasks")
     trained = attack.get("trained")
+    if not adversarial and (attack["rounds"] == "trained" or trained is not None):
+        key = f"{where}.rounds" if attack["rounds"] == "trained" else f"{where}.trained"
+        problems.append(
+            f"`{key}`: the study has no adversarial training, so there are no trained rounds "
+            "to attack; add `adversarial_training` or attack finetuned models"
+        )
     if trained is not None:
         if attack["rounds"] == "finetuned":
             problems.append(
@@ -230,7 +238,9 @@ def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
     problems += _attack_problems(config["attacks"])
     tasks = study_tasks(config)
     for name, attack in config["attacks"].items():
-        problems += _evaluation_problems(name, attack, tasks)
+        problems += _evaluation_problems(
+            name, attack, tasks, bool(config.get("adversarial_training"))
+        )
     problems += _generation_problems(config["task_settings"])
     problems += [
         f"`task_settings.{task}.shuffle`: synthetic tasks are always shuffled with their "
