@@ -51,7 +51,7 @@ def repair_until_kept(
     the example's generator) until its prompt reads as its tokens (as the paper's GCG does)."""
     ids = ids.clone()
     choices = allowed.nonzero().flatten()
-    around = list(zip(layout.before_ids, layout.after_ids, strict=True))
+    around = layout.context_ids
     pending = np.arange(len(ids))
     for _ in range(MAX_INIT_TRIES):
         texts = decode(tokenizer, ids[pending])
@@ -128,7 +128,7 @@ class GCG(Attack):
         disallowed = ~self.allowed.to(dev)
         prompt_len = layout.prompt_len(n)
         examples = torch.arange(n_examples)
-        around = list(zip(layout.before_ids, layout.after_ids, strict=True))
+        around = layout.context_ids
         candidate_of = np.repeat(np.arange(n_examples), n_pick)
         context = [inputs.context[e] for e in candidate_of]
         candidate_around = [around[e] for e in candidate_of]

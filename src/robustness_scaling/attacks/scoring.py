@@ -63,6 +63,11 @@ class Layout:
     def n_examples(self) -> int:
         return len(self.before_len)
 
+    @property
+    def context_ids(self) -> list[tuple[list[int], list[int]]]:
+        """Each example's (before, after) ids: what its prompt must read around the attack."""
+        return list(zip(self.before_ids, self.after_ids, strict=True))
+
     def prompt_len(self, n_attack: int) -> np.ndarray:
         """Tokens in each full prompt with ``n_attack`` attack tokens: the T of PAPER_SPEC §5."""
         return self.before_len + n_attack + self.suffix_len
