@@ -32,7 +32,7 @@ def test_defaults_are_filled_with_the_paper_values():
     assert finetune["epochs"] == 3 and finetune["batch_size"] == 8
     assert finetune["n_train"] == 20000 and finetune["n_val"] == 200
     assert config["task_settings"]["spam"]["include_instructions"] is True
-    assert config["runtime"] == {"device": "auto", "dtype": "float32", "autocast": None}
+    assert config["runtime"] == {"device": "auto", "dtype": "float32", "autocast": "auto"}
 
 
 def test_paper_qwen_runs_7b_and_14b_on_spam_harmless_and_strongreject_only():
@@ -102,9 +102,12 @@ def test_all_problems_in_one_message():
     assert "`seeds`" in message and "`runtime.dtype`" in message
 
 
-def test_autocast_is_bfloat16_or_nothing():
+def test_autocast_is_auto_float32_or_bfloat16():
     message = _error(lambda c: c["runtime"].update(autocast="float16"))
-    assert "`runtime.autocast`: 'float16' is not allowed; allowed: null, 'bfloat16'" in message
+    expected = (
+        "`runtime.autocast`: 'float16' is not allowed; allowed: 'auto', 'float32', 'bfloat16'"
+    )
+    assert expected in message
 
 
 def test_blocks_of_rounds_must_tile_every_sizes_rounds():
@@ -257,6 +260,7 @@ def test_attack_overrides_that_could_never_apply_are_refused():
     assert "`attacks.gcg.trained.options`: unknown option(s) ['topk']" in message
     message = _error(lambda c: c["attacks"]["gcg"].update(trained={"tasks": ["spam"]}))
     assert "`attacks.gcg.trained.tasks`: unknown name(s) ['spam']" in message
+
     def without_adversarial_training(c):
         del c["adversarial_training"]
         c["attacks"]["gcg"].update(rounds="trained")

@@ -195,7 +195,14 @@ def test_unjudged_iterations_are_left_out_of_the_table_with_their_flops_counted(
     records = attack.run(_denied(3), CHUNK, False, n_iterations=3, judge_at=[3]).records
     cell = {"family": "tiny", "size": "s", "task": "t", "seed": 0, "round": 0}
     records = records.assign(
-        **cell, attack="gcg", position="chunk", n_val=3, n_attacked=3, n_params=1, judge="target"
+        **cell,
+        attack="gcg",
+        position="chunk",
+        n_val=3,
+        n_attacked=3,
+        n_params=1,
+        judge="target",
+        precision="float32",
     )
     curve = cell_curve(records)
     assert curve["iteration"].tolist() == [0, 3]

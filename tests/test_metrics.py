@@ -83,6 +83,7 @@ def curve_rows(
             "position": "suffix",
             "training_attack": training_attack,
             "judge": "",
+            "precision": "float32",
             "iteration": i,
             "n_params": n_params,
             "pretrain_flops": pretrain,

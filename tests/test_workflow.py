@@ -337,6 +337,28 @@ def test_adversarial_training_trains_on_the_text_that_was_attacked(smoke):
     assert rounds == 4
 
 
+def test_every_result_says_how_it_was_made(smoke):
+    """Every model's metrics.json and every attacks-table row record the precision (here the
+    smoke study's explicit float32), the device and the versions that made them."""
+    import torch
+
+    models = list((smoke / "results/models/tiny").glob("*/pretrained"))
+    models += list((smoke / "results/models/tiny").glob("*/*/seed0/round*"))
+    assert len(models) > 10
+    for model in models:
+        made = json.loads((model / "metrics.json").read_text())["provenance"]
+        assert made == {
+            "precision": "float32",
+            "device": "cpu",
+            "torch": torch.__version__,
+            "transformers": made["transformers"],
+        }, model
+    table = pd.read_csv(smoke / "results/tables/attacks.csv")
+    assert (table["precision"] == "float32").all()
+    records = pd.read_parquet(next((smoke / "results/attacks").rglob("budget*.parquet")))
+    assert (records["precision"] == "float32").all() and (records["device"] == "cpu").all()
+
+
 def test_smoke_study_ends_with_tables_and_every_figure(smoke):
     table = pd.read_csv(smoke / "results/tables/attacks.csv")
     assert set(table["size"]) == {"tiny-a", "tiny-b"}

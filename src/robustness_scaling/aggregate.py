@@ -30,6 +30,7 @@ def cell_curve(records: pd.DataFrame) -> pd.DataFrame:
             "asr": by_iteration["success"].mean(),
             "attack_flops": by_iteration["flops"].sum().cumsum().astype("float64"),
             "judge_flops": by_iteration["judge_flops"].sum().cumsum().astype("float64"),
+            "precision": by_iteration["precision"].first(),
         }
     ).reset_index()
     curve = curve[curve["asr"].notna()].astype({"asr": "float64"}).reset_index(drop=True)

@@ -22,6 +22,7 @@ from robustness_scaling.atomic import atomic_path
 from robustness_scaling.attacks import AttackState, build_attack, correctly_classified
 from robustness_scaling.generation import generation_check
 from robustness_scaling.models import load_causal_lm, load_classifier, load_tokenizer
+from robustness_scaling.runtime import provenance
 from robustness_scaling.tasks import Example, Placement, get_task
 
 
@@ -130,7 +131,9 @@ def run_attack_cell(
                 example_ids=keep,
                 judge_at=judge_at,
             )
-            records = pd.concat([records, result.records], ignore_index=True)
+            # Each row says how it was made: a smaller budget's rows may come from another job.
+            made = result.records.assign(**provenance(model))
+            records = pd.concat([records, made], ignore_index=True)
             state, done = result.state, result.state.iteration
             last = result.records[result.records["iteration"] == done]["success"]
             log.info(

@@ -30,6 +30,7 @@ from robustness_scaling.models import (
     predict_labels,
     save_model_dir,
 )
+from robustness_scaling.runtime import provenance
 from robustness_scaling.tasks import Example, model_input
 from robustness_scaling.training import (
     Batch,
@@ -296,6 +297,7 @@ def evaluate_as_is(
         "n_params": model.num_parameters(),
         "pretrain_flops": pretrain_flops,
         "judge": check.judge.name,
+        "provenance": provenance(model),
     }
     with atomic_path(out_dir) as tmp:
         write_json(tmp / "metrics.json", metrics)

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from robustness_scaling.atomic import atomic_path, read_json, write_json
+from robustness_scaling.runtime import provenance
 
 
 class ModelSourceError(ValueError):
@@ -97,12 +98,13 @@ def save_model_dir(
     metrics: Mapping[str, Any],
     extra: Callable[[Path], None] | None = None,
 ) -> None:
-    """Write a model directory atomically: safetensors weights, tokenizer, ``metrics.json``, and
-    whatever ``extra`` writes into the folder. It appears complete or not at all."""
+    """Write a model directory atomically: safetensors weights, tokenizer, ``metrics.json`` (with
+    the ``provenance`` of the job that made the model), and whatever ``extra`` writes into the
+    folder. It appears complete or not at all."""
     with atomic_path(out_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        write_json(tmp / "metrics.json", metrics)
+        write_json(tmp / "metrics.json", {**metrics, "provenance": provenance(model)})
         if extra is not None:
             extra(tmp)
 

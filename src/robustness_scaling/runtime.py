@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import platform
 import sys
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+AUTOCAST_CHOICES = ("auto", "float32", "bfloat16")
+FAST_ENOUGH = 0.8
+"""``auto`` takes bfloat16 on a CPU when its matmul takes under this share of float32's time."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -30,28 +39,147 @@ def resolve_dtype(name: str) -> torch.dtype:
         raise ValueError(f"unknown dtype {name!r}; allowed: {', '.join(_DTYPES)}") from None
 
 
+def _matmul_seconds(autocast: bool, repeats: int = 5) -> float:
+    """Best time of one 1408×128 @ 128×512 matmul (a small model's layer), one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = torch.randn(1408, 128), torch.randn(128, 512)
+        best = float("inf")
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast, cache_enabled=False):
+                a @ b
+            best = min(best, time.perf_counter() - start)
+        return best
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _cpu_key() -> str:
+    """What decides how fast this machine's CPU kernels are: the CPU (model and flags), torch,
+    and the ISA overrides oneDNN and ATen read from the environment."""
+    cpu = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        first = cpuinfo.read_text().split("\n\n")[0]
+        cpu = "\n".join(
+            line for line in first.splitlines() if line.startswith(("model name", "flags"))
+        )
+    parts = [
+        platform.machine(),
+        platform.processor(),
+        cpu,
+        torch.__version__,
+        torch.backends.cpu.get_cpu_capability(),
+        os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+        os.environ.get("ATEN_CPU_CAPABILITY", ""),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    """Where per-machine facts are kept: ``$ROBUSTNESS_SCALING_CACHE``, else the user's cache."""
+    if "ROBUSTNESS_SCALING_CACHE" in os.environ:
+        return Path(os.environ["ROBUSTNESS_SCALING_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "robustness-scaling"
+
+
+def cpu_bfloat16_speedup(measure: Callable[[bool], float] = _matmul_seconds) -> float:
+    """How many times faster a bfloat16-autocast matmul runs than a float32 one on this CPU.
+
+    Measured once per machine (a few milliseconds, or about a second where bfloat16 is
+    emulated) and cached under :func:`cache_dir`, keyed by the CPU, torch and the ISA overrides:
+    with AVX512-BF16 or AMX bfloat16 runs ~4× float32, with AVX2 only 20–90× slower.
+    """
+    path = cache_dir() / "cpu-bfloat16.json"
+    key = _cpu_key()
+    known = json.loads(path.read_text()) if path.is_file() else {}
+    if key not in known:
+        known[key] = measure(False) / measure(True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
+            tmp.replace(path)
+        except OSError:
+            pass  # a read-only home: measure again next time
+    return float(known[key])
+
+
+def resolve_autocast(setting: str | None, device: torch.device) -> str:
+    """The precision a job runs in, ``float32`` or ``bfloat16`` (autocast), from the setting.
+
+    ``auto`` takes bfloat16 only where it is fast: a CUDA device with native bfloat16 (Ampere
+    and later), or a CPU whose bfloat16 matmul beats float32's (:func:`cpu_bfloat16_speedup`).
+    An explicit ``float32`` or ``bfloat16`` is honoured as given, so a study that must not vary
+    between machines sets one.
+    """
+    if setting is None:
+        return "float32"
+    if setting not in AUTOCAST_CHOICES:
+        raise ValueError(
+            f"autocast {setting!r} is not supported; allowed: {', '.join(AUTOCAST_CHOICES)} "
+            "(float16 would need loss scaling)"
+        )
+    if setting != "auto":
+        return setting
+    if device.type == "cuda":
+        fast = torch.cuda.is_bf16_supported(including_emulation=False)
+    elif device.type == "cpu":
+        fast = cpu_bfloat16_speedup() > 1 / FAST_ENOUGH
+    else:
+        fast = False
+    return "bfloat16" if fast else "float32"
+
+
+def precision_of(model: torch.nn.Module) -> str:
+    """How ``model`` computes right now: ``bfloat16-autocast`` inside a bfloat16 autocast over
+    float32 weights, else its weights' dtype (``float32``, ``bfloat16``). Results record it."""
+    parameter = next(model.parameters())
+    device = parameter.device.type
+    if torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == torch.bfloat16:
+        return "bfloat16-autocast"
+    return str(parameter.dtype).removeprefix("torch.")
+
+
+def provenance(model: torch.nn.Module) -> dict[str, str]:
+    """How a result was made: the precision and device the model ran on and the versions that
+    ran it; written into every model's metrics.json and every attack cell's records."""
+    import transformers
+
+    return {
+        "precision": precision_of(model),
+        "device": str(next(model.parameters()).device),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
+
+
 @contextmanager
-def mixed_precision(runtime: Mapping[str, Any]) -> Iterator[None]:
-    """Run matmuls and attention in ``runtime["autocast"]`` while weights, optimizer state and
-    losses stay in the model's dtype; no-op when it is None.
+def mixed_precision(
+    runtime: Mapping[str, Any], log: logging.Logger | None = None
+) -> Iterator[None]:
+    """Run matmuls and attention in bfloat16 where ``runtime["autocast"]`` resolves to it
+    (:func:`resolve_autocast`), while weights, optimizer state and losses stay in the model's
+    dtype; no-op when it resolves to float32.
 
     bfloat16 matmuls are several times faster than float32 ones on GPUs and on CPUs with
     AVX512-BF16 or AMX, and float32 master weights keep the small optimizer updates that pure
     bfloat16 weights (``dtype: bfloat16``) round away. On CPU, attention runs on PyTorch's math
     kernel: the fused CPU kernel's bfloat16 backward is slower than its float32 one. A stage runs
     whole inside the context, optimizer steps included, so autocast's cache of bfloat16 weight
-    copies is off: it would keep serving the weights of before the first step.
+    copies is off: it would keep serving the weights of before the first step. ``log`` gets
+    a line saying which precision the job runs in.
     """
-    name = runtime.get("autocast")
-    if name is None:
+    device = resolve_device(runtime["device"])
+    precision = resolve_autocast(runtime.get("autocast"), device)
+    if log is not None:
+        log.info("runs on %s in %s (autocast: %s)", device, precision, runtime.get("autocast"))
+    if precision == "float32":
         yield
         return
-    if name != "bfloat16":
-        raise ValueError(
-            f"autocast {name!r} is not supported; allowed: bfloat16 "
-            "(float16 would need loss scaling)"
-        )
-    device = resolve_device(runtime["device"])
     with ExitStack() as stack:
         stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False))
         if device.type == "cpu":

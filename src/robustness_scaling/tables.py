@@ -61,6 +61,12 @@ COLUMNS: tuple[Column, ...] = (
         "Who decided success on a generation task's answers (`target-startswith`, `refusal`, "
         "`llm:NAME`); empty for classification tasks, where success is a wrong label.",
     ),
+    Column(
+        "precision",
+        "str",
+        "How the attack's passes were computed: `float32`, `bfloat16-autocast` (bfloat16 "
+        "matmuls over float32 weights), or the weights' dtype.",
+    ),
     Column("iteration", "int64", "Attack iteration; 0 is the clean input (ASR 0)."),
     Column(
         "n_params",
@@ -357,6 +363,7 @@ def synthetic_table(
                                     "position": position,
                                     "training_attack": trained_by,
                                     "judge": "",
+                                    "precision": "float32",
                                     "iteration": iteration,
                                     "n_params": n_params,
                                     "pretrain_flops": pretrain,

@@ -54,7 +54,8 @@ def adversarial_round_cell(
         else Placement(position=parsed.attack_position)
     )
     device, dtype = resolve_device(runtime["device"]), resolve_dtype(runtime["dtype"])
-    with mixed_precision(runtime):
+    logger = get_logger("adversarial_training", log)
+    with mixed_precision(runtime, logger):
         adversarial_round(
             round_index,
             n_rounds,
@@ -70,5 +71,5 @@ def adversarial_round_cell(
             device=device,
             dtype=dtype,
             resume=resume,
-            log=get_logger("adversarial_training", log),
+            log=logger,
         )

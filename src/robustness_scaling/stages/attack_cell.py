@@ -44,7 +44,8 @@ def attack_cell(
         n_val=attack["n_val"],
         checkpoint_iterations=attack["checkpoint_iterations"],
     )
-    with mixed_precision(runtime):
+    logger = get_logger("attack", log)
+    with mixed_precision(runtime, logger):
         run_attack_cell(
             cell,
             task,
@@ -59,5 +60,5 @@ def attack_cell(
             metadata,
             device=resolve_device(runtime["device"]),
             dtype=resolve_dtype(runtime["dtype"]),
-            log=get_logger("attack", log),
+            log=logger,
         )

@@ -56,7 +56,7 @@ def finetune_cell(
     validation_examples = read_split(validation, settings["n_val"])
     flops = pretrain_flops_of(family, size, local if local.is_dir() else None)
     logger = get_logger("finetune", log)
-    with mixed_precision(runtime):
+    with mixed_precision(runtime, logger):
         if not task_settings.get("finetune", True):
             evaluate_as_is(
                 validation_examples,

@@ -55,7 +55,8 @@ def pretrain_size(
 ) -> None:
     """Pretrain one size of the tiny family as a causal LM."""
     setup_job(threads, seed=0)
-    with mixed_precision(runtime):
+    logger = get_logger("pretrain", log)
+    with mixed_precision(runtime, logger):
         pretrain(
             corpus_texts(splits, include_instructions),
             tokenizer_dir,
@@ -66,5 +67,5 @@ def pretrain_size(
             device=resolve_device(runtime["device"]),
             dtype=resolve_dtype(runtime["dtype"]),
             checkpoint=checkpoint,
-            log=get_logger("pretrain", log),
+            log=logger,
         )
