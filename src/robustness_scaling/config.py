@@ -142,9 +142,7 @@ EVALUATION_ONLY_KEYS = ("tasks", "rounds", "trained", "per_task")
 """Keys of an attack entry that say where it runs, not how: a cell's settings leave them out."""
 
 
-def attack_evaluation(
-    attack: Mapping[str, Any], task: str, trained: bool
-) -> dict[str, Any] | None:
+def attack_evaluation(attack: Mapping[str, Any], task: str, trained: bool) -> dict[str, Any] | None:
     """The settings of evaluation attack ``attack`` (a validated entry) on one task, for a
     finetuned model (round 0) or an adversarially trained round; ``None`` where the entry does
     not attack it.
