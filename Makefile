@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# A first run shows each job's progress lines and Snakemake's "N of M steps", not its rule blocks.
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --quiet rules host
 	$(BIN)/snakemake --report report.html
 
 test: $(STAMP)

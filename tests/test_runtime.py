@@ -146,3 +146,22 @@ def test_results_record_the_precision_they_were_made_in():
     with mixed_precision({**CPU_BF16, "autocast": "float32"}):
         assert precision_of(layer) == "float32"
     assert precision_of(layer.to(torch.bfloat16)) == "bfloat16"
+
+
+def test_a_jobs_progress_lines_reach_the_terminal_labelled_and_the_rest_stays_in_its_log(
+    tmp_path, capfd
+):
+    from robustness_scaling.runtime import PROGRESS, get_logger
+
+    log = tmp_path / "logs/pretrain/tiny/859k.log"
+    log.parent.mkdir(parents=True)
+    logger = get_logger("progress-test", str(log))
+    logger.info("loaded the corpus")
+    logger.info("step %d/%d (eta %ds)", 10, 300, 42, extra=PROGRESS)
+    for handler in logger.handlers:
+        handler.flush()
+    terminal = capfd.readouterr().err
+    assert "[pretrain/tiny/859k] step 10/300 (eta 42s)" in terminal
+    assert "loaded the corpus" not in terminal
+    written = log.read_text()
+    assert "loaded the corpus" in written and "step 10/300" in written

@@ -22,7 +22,7 @@ from robustness_scaling.atomic import atomic_path
 from robustness_scaling.attacks import AttackState, build_attack, correctly_classified
 from robustness_scaling.generation import generation_check
 from robustness_scaling.models import load_causal_lm, load_classifier, load_tokenizer
-from robustness_scaling.runtime import provenance
+from robustness_scaling.runtime import PROGRESS, provenance
 from robustness_scaling.tasks import Example, Placement, get_task
 
 
@@ -107,6 +107,7 @@ def run_attack_cell(
         len(keep),
         eligible,
         f" (judge {check.judge.name})" if check else "",
+        extra=PROGRESS,
     )
     checkpoint = (resume / "records.parquet", resume / "state.pt")
     if checkpoint[1].exists():
@@ -117,6 +118,7 @@ def run_attack_cell(
     else:
         records, state = pd.DataFrame(), None
     done = -1 if state is None else state.iteration
+    first = max(done, 0)
     judge_at = [budget] if task_settings.get("judge_at") == "budgets" else None
     if keep:
         chunk = cell.checkpoint_iterations or budget
@@ -136,12 +138,15 @@ def run_attack_cell(
             records = pd.concat([records, made], ignore_index=True)
             state, done = result.state, result.state.iteration
             last = result.records[result.records["iteration"] == done]["success"]
+            elapsed = time.monotonic() - started
             log.info(
-                "iteration %d/%d: ASR %s (%.0fs)",
+                "iteration %d/%d: ASR %s (%.0fs, eta %.0fs)",
                 done,
                 budget,
                 "not judged here" if last.isna().all() else f"{last.mean():.3f}",
-                time.monotonic() - started,
+                elapsed,
+                elapsed / max(done - first, 1) * (budget - done),
+                extra=PROGRESS,
             )
             if done < budget:
                 _save(records, state, *checkpoint)

@@ -30,7 +30,7 @@ from robustness_scaling.models import (
     predict_labels,
     save_model_dir,
 )
-from robustness_scaling.runtime import provenance
+from robustness_scaling.runtime import PROGRESS, provenance
 from robustness_scaling.tasks import Example, model_input
 from robustness_scaling.training import (
     Batch,
@@ -227,6 +227,7 @@ def finetune(
         accuracy,
         len(val_ids),
         time.monotonic() - started,
+        extra=PROGRESS,
     )
     metrics = {
         "clean_accuracy": accuracy,

@@ -197,13 +197,37 @@ def setup_job(threads: int, seed: int) -> None:
     hf_logging.disable_progress_bar()  # progress goes to our log lines, not a console bar
 
 
+PROGRESS = {"progress": True}
+"""``extra`` of a job's log line that the terminal running the workflow shows too: which stage
+runs, how far it is, and roughly how long is left."""
+
+
+def job_label(path: str | Path) -> str:
+    """A job's name in the terminal, from its log file: ``logs/pretrain/tiny/859k.log`` →
+    ``pretrain/tiny/859k``."""
+    parts = Path(path).with_suffix("").parts
+    return "/".join(parts[parts.index("logs") + 1 :] if "logs" in parts else parts[-3:])
+
+
 def get_logger(name: str, path: str | None = None) -> logging.Logger:
-    """A logger of timestamped progress lines, to ``path`` (a rule's log file) or stderr."""
+    """A logger of timestamped progress lines, to ``path`` (a rule's log file) or stderr.
+
+    A job's lines logged with ``extra=PROGRESS`` also go, labelled with the job, to the
+    terminal that runs the workflow (the process's original stderr: under SLURM, the job's
+    output file), so a first run shows what it is doing without opening log files.
+    """
     logger = logging.getLogger(name)
     if not logger.handlers:
         handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s", "%H:%M:%S"))
         logger.addHandler(handler)
+        if path:
+            console = logging.StreamHandler(sys.__stderr__)
+            console.addFilter(lambda record: getattr(record, "progress", False))
+            console.setFormatter(
+                logging.Formatter(f"%(asctime)s [{job_label(path)}] %(message)s", "%H:%M:%S")
+            )
+            logger.addHandler(console)
         logger.setLevel(logging.INFO)
         logger.propagate = False
     return logger

@@ -18,6 +18,7 @@ import torch
 
 from robustness_scaling.atomic import atomic_path
 from robustness_scaling.flops import training_flops
+from robustness_scaling.runtime import PROGRESS
 
 Batch = dict[str, torch.Tensor]
 OPTIMIZERS = ("adafactor", "adamw", "sgd")
@@ -166,6 +167,7 @@ def train(
                 scheduler.get_last_lr()[0],
                 rate,
                 (total_steps - state.step) / max(rate, 1e-9),
+                extra=PROGRESS,
             )
             last_log = now
         due = now - last_save >= checkpoint_seconds

@@ -19,6 +19,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from robustness_scaling.atomic import atomic_path
 from robustness_scaling.attacks import AttackState, build_attack
+from robustness_scaling.runtime import PROGRESS
 from robustness_scaling.tasks.base import Example, Placement
 
 ATTACK_CHECKPOINT_FILES = ("attack_records.parquet", "attack_state.pt")
@@ -74,7 +75,13 @@ def generate_adversarial_examples(
         records = pd.concat([records, result.records], ignore_index=True)
         state, done = result.state, result.state.iteration
         last = result.records[result.records["iteration"] == done]
-        log.info("attack iteration %d/%d: ASR %.3f", done, n_iterations, last["success"].mean())
+        log.info(
+            "attack iteration %d/%d: ASR %.3f",
+            done,
+            n_iterations,
+            last["success"].mean(),
+            extra=PROGRESS,
+        )
         if saved is not None:
             with atomic_path(saved[0]) as tmp:
                 records.to_parquet(tmp, index=False)

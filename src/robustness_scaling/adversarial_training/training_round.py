@@ -39,6 +39,7 @@ from robustness_scaling.adversarial_training.schedule import attack_iterations
 from robustness_scaling.atomic import atomic_path, read_json
 from robustness_scaling.finetune import CONTEXT_MARGIN, clean_accuracy, tokenize_examples
 from robustness_scaling.models import load_classifier, load_tokenizer, pad_batch, save_model_dir
+from robustness_scaling.runtime import PROGRESS
 from robustness_scaling.tasks.base import Example, Placement, model_input, with_attack
 from robustness_scaling.training import (
     Batch,
@@ -267,6 +268,7 @@ def adversarial_round(
         settings.attack_name,
         iterations,
         len(clean),
+        extra=PROGRESS,
     )
     final, generation_flops = generate_adversarial_examples(
         model,
@@ -361,6 +363,7 @@ def adversarial_round(
         len(adversarial),
         len(clean_rows),
         time.monotonic() - started,
+        extra=PROGRESS,
     )
 
     def pool_and_examples(folder: Path) -> None:
