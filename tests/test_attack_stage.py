@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from robustness_scaling.attack_stage import AttackCell, run_attack_cell
+from robustness_scaling.attack_stage import AttackCell, BudgetFiles, run_attack_cell
 from robustness_scaling.attacks import Attack
 from robustness_scaling.models import load_classifier, load_tokenizer
 from robustness_scaling.tasks.synthetic import password_match
@@ -43,47 +43,86 @@ def examples():
     return password_match(english_words(), 2, 12)[1]
 
 
-def _run(cell, classifier_dir, examples, budget, folder: Path, previous=None, resume=None):
-    out = (folder / f"budget{budget}.parquet", folder / f"budget{budget}.state.pt")
+def _run(cell, classifier_dir, examples, budgets, folder: Path, key="k", resume=None):
+    outs = {
+        b: BudgetFiles(folder / f"budget{b}.parquet", folder / f"budget{b}.state.pt")
+        for b in budgets
+    }
     run_attack_cell(
         cell,
         "password_match",
         examples,
         {"include_instructions": False},
         classifier_dir,
-        budget,
-        previous,
+        outs,
         None,
-        out,
-        resume or folder / "resume",
         META,
+        resume=resume or folder / "resume",
+        store=folder / "store",
+        key=key,
         device=CPU,
         dtype=torch.float32,
         log=LOG,
     )
-    return out
+    return {b: files.records for b, files in outs.items()}
 
 
 def test_budget_cell_records_iterations_and_metadata(classifier_dir, examples, tmp_path):
-    records = pd.read_parquet(_run(GCG, classifier_dir, examples, 2, tmp_path)[0])
+    records = pd.read_parquet(_run(GCG, classifier_dir, examples, [2], tmp_path)[2])
     assert sorted(records["iteration"].unique()) == [0, 1, 2]
     assert (records["n_val"] == 12).all() and (records["attack"] == "gcg").all()
     assert (records["position"] == "chunk").all() and (records["round"] == 0).all()
     assert len(records) == 3 * records["n_attacked"].iloc[0] > 0
     assert (records.loc[records["iteration"] == 0, "success"] == False).all()  # noqa: E712
+    assert (records["precision"] == "float32").all()
 
 
-def test_larger_budget_continues_the_smaller_one_exactly(classifier_dir, examples, tmp_path):
-    fresh = _run(GCG, classifier_dir, examples, 3, tmp_path / "fresh")
-    smaller = _run(GCG, classifier_dir, examples, 1, tmp_path / "ladder")
-    continued = _run(GCG, classifier_dir, examples, 3, tmp_path / "ladder", previous=smaller)
-    assert fresh[0].read_bytes() == continued[0].read_bytes()
-    pd.testing.assert_frame_equal(pd.read_parquet(fresh[0]), pd.read_parquet(continued[0]))
+def test_each_budget_of_a_ladder_equals_a_fresh_run_of_it(classifier_dir, examples, tmp_path):
+    ladder = _run(GCG, classifier_dir, examples, [1, 3], tmp_path / "ladder")
+    for budget in (1, 3):
+        fresh = _run(GCG, classifier_dir, examples, [budget], tmp_path / f"fresh{budget}")
+        assert fresh[budget].read_bytes() == ladder[budget].read_bytes()
+
+
+def test_an_added_budget_computes_only_the_increment(
+    classifier_dir, examples, tmp_path, monkeypatch
+):
+    """Snakemake deletes a job's outputs before rerunning it: the rerun restores the budgets
+    the store holds, attacks only from the largest of them on, and gives the same bytes."""
+    folder = tmp_path / "cell"
+    first = _run(GCG, classifier_dir, examples, [1, 2], folder)
+    kept = {b: path.read_bytes() for b, path in first.items()}
+    for path in folder.glob("budget*"):
+        path.unlink()
+    iterations = []
+    original = Attack.run
+
+    def counting(self, *args, **kwargs):
+        iterations.append(kwargs["n_iterations"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Attack, "run", counting)
+    again = _run(GCG, classifier_dir, examples, [1, 2, 4], folder)
+    assert iterations == [2]  # iterations 3 and 4 only
+    assert {b: again[b].read_bytes() for b in (1, 2)} == kept
+    straight = _run(GCG, classifier_dir, examples, [4], tmp_path / "straight")
+    assert again[4].read_bytes() == straight[4].read_bytes()
+
+
+def test_a_store_made_under_another_key_is_not_used(classifier_dir, examples, tmp_path, caplog):
+    folder = tmp_path / "cell"
+    _run(GCG, classifier_dir, examples, [1], folder, key="old settings")
+    other = AttackCell(**{**GCG.__dict__, "options": {**GCG.options, "top_k": 8}})
+    with caplog.at_level(logging.INFO, logger="test"):
+        changed = _run(other, classifier_dir, examples, [1], folder, key="new settings")
+    assert "made with other settings, code or inputs: starting afresh" in caplog.text
+    fresh = _run(other, classifier_dir, examples, [1], tmp_path / "fresh", key="new settings")
+    assert changed[1].read_bytes() == fresh[1].read_bytes()
 
 
 def test_killed_cell_resumes_from_its_checkpoint(classifier_dir, examples, tmp_path, monkeypatch):
     cell = AttackCell(**{**GCG.__dict__, "checkpoint_iterations": 1})
-    straight = _run(cell, classifier_dir, examples, 3, tmp_path / "straight")
+    straight = _run(cell, classifier_dir, examples, [1, 3], tmp_path / "straight")
 
     original, calls = Attack.run, []
 
@@ -95,10 +134,30 @@ def test_killed_cell_resumes_from_its_checkpoint(classifier_dir, examples, tmp_p
 
     monkeypatch.setattr(Attack, "run", dies_on_third_chunk)
     resume = tmp_path / "resume"
+    killed = tmp_path / "killed"
     with pytest.raises(KeyboardInterrupt):
-        _run(cell, classifier_dir, examples, 3, tmp_path / "killed", resume=resume)
+        _run(cell, classifier_dir, examples, [1, 3], killed, resume=resume)
     assert (resume / "state.pt").exists()
+    for path in killed.glob("budget*"):  # as Snakemake removes a failed job's outputs
+        path.unlink()
     monkeypatch.setattr(Attack, "run", original)
-    resumed = _run(cell, classifier_dir, examples, 3, tmp_path / "killed", resume=resume)
-    assert resumed[0].read_bytes() == straight[0].read_bytes()
-    assert not (resume / "state.pt").exists()
+    resumed = _run(cell, classifier_dir, examples, [1, 3], killed, resume=resume)
+    assert {b: p.read_bytes() for b, p in resumed.items()} == {
+        b: p.read_bytes() for b, p in straight.items()
+    }
+    assert not resume.exists()
+
+
+def test_a_checkpoint_under_another_key_is_discarded(classifier_dir, examples, tmp_path, caplog):
+    """A killed job rerun under other settings starts afresh: the result equals a fresh run
+    under the new settings."""
+    cell = AttackCell(**{**GCG.__dict__, "checkpoint_iterations": 1})
+    resume = tmp_path / "resume"
+    resume.mkdir()
+    (resume / "key").write_text("old settings")
+    (resume / "state.pt").write_bytes(b"not a state")
+    with caplog.at_level(logging.INFO, logger="test"):
+        rerun = _run(cell, classifier_dir, examples, [2], tmp_path / "rerun", "new", resume)
+    assert "the checkpoint in" in caplog.text and "starting afresh" in caplog.text
+    fresh = _run(cell, classifier_dir, examples, [2], tmp_path / "fresh", "new")
+    assert rerun[2].read_bytes() == fresh[2].read_bytes()

@@ -327,13 +327,13 @@ def test_heavy_stages_ran_as_slurm_jobs_and_data_locally(smoke_runs, slurm_clust
     run, folder = smoke_runs.cluster_run, smoke_runs.cluster
     local, remote = rules_run_locally(run), rules_run_on_slurm(run)
     assert local == {"task_data", "tokenizer", "aggregate"}  # the local rules
-    assert remote == {"pretrain", "finetune", "attack"}
+    assert remote == {"pretrain", "finetune", "attack_gcg_finetuned"}  # one job per ladder
 
     # Every rule not run locally was a SLURM job of this run, and every such job completed.
     jobs = slurm_jobs(slurm_cluster, run.run_id)
     assert all(state == "COMPLETED" for _, state, _ in jobs), jobs
     per_rule = {rule: sum(r == rule for _, _, r in jobs) for rule in remote}
-    assert per_rule == {"pretrain": 2, "finetune": 6, "attack": 6}
+    assert per_rule == {"pretrain": 2, "finetune": 6, "attack_gcg_finetuned": 6}
     # ... each with its log under the profile's slurm-logdir (kept by the test overlay).
     logs = sorted((folder / "logs/slurm").rglob("*.log"))
     assert sorted(p.parent.relative_to(folder / "logs/slurm").parts[0] for p in logs) == sorted(

@@ -1,14 +1,21 @@
-"""The attack stage: one attack on one model at one compute budget, resumable and incremental.
+"""The attack stage: one attack's budget ladder on one model, resumable and incremental.
 
-A budget is a number of iterations. The cell at budget c continues from the state of the next
-smaller budget, so adding a larger budget computes only the increment; because attacks continue
-exactly, the result is identical to a fresh run of c iterations. Inside a cell, progress is
-checkpointed every ``checkpoint_iterations`` so a killed job resumes where it stopped.
+A budget is a number of iterations. One job runs an attack's whole ladder on one model (e.g.
+2, 5 and 10 iterations), each budget continuing the one before exactly, so the job pays its
+start-up (imports, loading the model) once per ladder rather than once per budget. Every budget
+is its own output, and each finished one is also linked into a store kept outside the outputs
+(:class:`LadderStore`): Snakemake deletes a job's outputs before it reruns it, e.g. when a
+larger budget is added, and the rerun restores what the store holds and computes only the
+increment. Inside a budget, progress is checkpointed every ``checkpoint_iterations``. Store and
+checkpoint are bound to a key of the job's settings, code and inputs, so neither is ever
+continued under other settings.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,16 +51,84 @@ class AttackCell:
         return Placement(position=self.position)
 
 
-def _save(records: pd.DataFrame, state: AttackState | None, parquet: Path, state_path: Path):
-    with atomic_path(parquet) as tmp:
+@dataclass(frozen=True)
+class BudgetFiles:
+    """One budget's outputs: its records (iterations 0..budget) and the state continuing it."""
+
+    records: Path
+    state: Path
+
+    @property
+    def paths(self) -> tuple[Path, Path]:
+        return self.records, self.state
+
+
+def _save(records: pd.DataFrame, state: AttackState | None, files: BudgetFiles) -> None:
+    with atomic_path(files.records) as tmp:
         records.to_parquet(tmp, index=False)
-    with atomic_path(state_path) as tmp:
+    with atomic_path(files.state) as tmp:
         torch.save(None if state is None else state.__dict__, tmp)
 
 
-def _load(parquet: Path, state_path: Path) -> tuple[pd.DataFrame, AttackState | None]:
-    saved = torch.load(state_path, weights_only=True)
-    return pd.read_parquet(parquet), None if saved is None else AttackState(**saved)
+def _load(files: BudgetFiles) -> tuple[pd.DataFrame, AttackState | None]:
+    saved = torch.load(files.state, weights_only=True)
+    return pd.read_parquet(files.records), None if saved is None else AttackState(**saved)
+
+
+def _link(source: Path, target: Path) -> None:
+    """``target`` as a hard link to ``source`` (a copy across file systems), atomically."""
+    with atomic_path(target) as tmp:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copy2(source, tmp)
+
+
+class KeyedFolder:
+    """A folder of state that holds only what was made under one key; another key empties it,
+    with a log line saying why."""
+
+    def __init__(self, folder: Path, key: str, log: logging.Logger, what: str) -> None:
+        self.folder = folder
+        key_file = folder / "key"
+        if folder.exists() and (not key_file.is_file() or key_file.read_text() != key):
+            log.info(
+                "%s in %s was made with other settings, code or inputs: starting afresh",
+                what,
+                folder,
+            )
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not key_file.is_file():
+            with atomic_path(key_file) as tmp:
+                tmp.write_text(key)
+
+
+class LadderStore(KeyedFolder):
+    """The finished budgets of one attack cell, kept across reruns of its job."""
+
+    def __init__(self, folder: Path, key: str, log: logging.Logger) -> None:
+        super().__init__(folder, key, log, "stored budgets")
+
+    def _files(self, budget: int) -> BudgetFiles:
+        return BudgetFiles(
+            self.folder / f"budget{budget}.parquet", self.folder / f"budget{budget}.state.pt"
+        )
+
+    def restore(self, budget: int, out: BudgetFiles) -> bool:
+        """Put the stored budget at ``out`` (touched: Snakemake sees it made now); False when the
+        store does not hold it."""
+        stored = self._files(budget)
+        if not all(p.is_file() for p in stored.paths):
+            return False
+        for source, target in zip(stored.paths, out.paths, strict=True):
+            _link(source, target)
+            os.utime(target)
+        return True
+
+    def keep(self, budget: int, out: BudgetFiles) -> None:
+        for source, target in zip(out.paths, self._files(budget).paths, strict=True):
+            _link(source, target)
 
 
 def run_attack_cell(
@@ -62,28 +137,40 @@ def run_attack_cell(
     examples: list[Example],
     task_settings: Mapping[str, Any],
     model_dir: str | Path,
-    budget: int,
-    previous: tuple[Path, Path] | None,
+    outs: Mapping[int, BudgetFiles],
     sampler_source: str | None,
-    out: tuple[Path, Path],
-    resume: Path,
     metadata: Mapping[str, Any],
     *,
+    resume: Path,
+    store: Path,
+    key: str,
     device: torch.device,
     dtype: torch.dtype,
     log: logging.Logger,
 ) -> pd.DataFrame:
-    """Attack the correctly classified ``examples`` up to ``budget`` iterations.
+    """Attack the correctly classified ``examples`` up to each budget of ``outs`` (budget ->
+    its output files); returns the records of iterations 0..largest budget, with ``metadata``
+    columns (the cell's family, size, task, seed, round, ...) added.
 
-    ``previous`` is the (records, state) of the next smaller budget, ``out`` this budget's, and
-    ``resume`` a folder for in-cell checkpoints. Returns the records of iterations 0..budget,
-    with ``metadata`` columns (the cell's family, size, task, seed, round, ...) added.
-
-    A generation task's victim is a causal LM whose greedy answers a judge decides
-    (``task_settings``: ``max_new_tokens``, ``judge``); only correctly answered examples of the
-    task's attacked labels (``attacked_labels``, default the task's) are attacked.
+    ``store`` keeps finished budgets across reruns and ``resume`` the checkpoint of the budget
+    in progress, both under ``key`` (:func:`robustness_scaling.binding.binding_key` of the job's
+    settings and inputs). A generation task's victim is a causal LM whose greedy answers a
+    judge decides (``task_settings``: ``max_new_tokens``, ``judge``); only correctly answered
+    examples of the task's attacked labels (``attacked_labels``, default the task's) are
+    attacked.
     """
     started = time.monotonic()
+    ladder = LadderStore(store, key, log)
+    budgets = sorted(outs)
+    records, state = pd.DataFrame(), None
+    restored = []
+    while budgets and ladder.restore(budgets[0], outs[budgets[0]]):
+        restored.append(budgets.pop(0))
+        records, state = _load(outs[restored[-1]])
+    if restored:
+        log.info("budgets %s restored from %s", restored, store, extra=PROGRESS)
+    if not budgets:
+        return records
     spec = get_task(task)
     include_instructions = task_settings["include_instructions"]
     check = generation_check(spec, task_settings, device, dtype)
@@ -109,20 +196,19 @@ def run_attack_cell(
         f" (judge {check.judge.name})" if check else "",
         extra=PROGRESS,
     )
-    checkpoint = (resume / "records.parquet", resume / "state.pt")
-    if checkpoint[1].exists():
-        records, state = _load(*checkpoint)
-        log.info("resumed from %s", resume)
-    elif previous is not None:
-        records, state = _load(*previous)
-    else:
-        records, state = pd.DataFrame(), None
+    checkpoint = BudgetFiles(resume / "records.parquet", resume / "state.pt")
+    KeyedFolder(resume, key, log, "the checkpoint")
     done = -1 if state is None else state.iteration
+    if checkpoint.state.is_file():
+        saved_records, saved = _load(checkpoint)
+        if saved is not None and saved.iteration > done:  # not one its budget already passed
+            records, state, done = saved_records, saved, saved.iteration
+            log.info("resumed from %s at iteration %d", resume, done)
     first = max(done, 0)
-    judge_at = [budget] if task_settings.get("judge_at") == "budgets" else None
-    if keep:
+    for budget in budgets:
+        judge_at = [budget] if task_settings.get("judge_at") == "budgets" else None
         chunk = cell.checkpoint_iterations or budget
-        while done < budget:
+        while keep and done < budget:
             steps = min(chunk, budget - max(done, 0))
             result = attack.run(
                 [examples[i] for i in keep],
@@ -142,25 +228,27 @@ def run_attack_cell(
             log.info(
                 "iteration %d/%d: ASR %s (%.0fs, eta %.0fs)",
                 done,
-                budget,
+                budgets[-1],
                 "not judged here" if last.isna().all() else f"{last.mean():.3f}",
                 elapsed,
-                elapsed / max(done - first, 1) * (budget - done),
+                elapsed / max(done - first, 1) * (budgets[-1] - done),
                 extra=PROGRESS,
             )
             if done < budget:
-                _save(records, state, *checkpoint)
-    records = records.assign(
-        **metadata,
-        attack=cell.name,
-        method=cell.method,
-        position=cell.placement(task).name,
-        n_val=eligible,
-        n_attacked=len(keep),
-        n_params=model.num_parameters(),
-        judge=check.judge.name if check else "",
-    )
-    _save(records, state, *out)
-    for path in checkpoint:
-        path.unlink(missing_ok=True)
+                _save(records, state, checkpoint)
+        records = records.assign(
+            **metadata,
+            attack=cell.name,
+            method=cell.method,
+            position=cell.placement(task).name,
+            n_val=eligible,
+            n_attacked=len(keep),
+            n_params=model.num_parameters(),
+            judge=check.judge.name if check else "",
+        )
+        _save(records, state, outs[budget])
+        ladder.keep(budget, outs[budget])
+        for path in checkpoint.paths:
+            path.unlink(missing_ok=True)
+    shutil.rmtree(resume, ignore_errors=True)
     return records

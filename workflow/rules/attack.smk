@@ -1,8 +1,16 @@
-"""Attacks at compute budgets: each budget continues the next smaller one's state."""
+"""Attacks at compute budgets: one job runs an attack's budget ladder on one model.
+
+A rule cannot have a number of outputs that depends on its wildcards, so there is one rule per
+distinct ladder of an attack entry (the entry's own, its `trained` or a `per_task` one), each
+limited by wildcard constraints to the tasks and rounds that ladder is for.
+"""
+
+import re
 
 from robustness_scaling.config import attack_evaluation
 
-ATTACK_CELL = "results/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}/budget{budget}"
+ATTACK_DIR = "results/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}"
+ATTACK_CELL = ATTACK_DIR + "/budget{budget}"
 
 
 def evaluation(attack, task, round):
@@ -15,15 +23,32 @@ def budgets(attack, task, round):
     return sorted(evaluation(attack, task, round)["budgets"])
 
 
-def previous_budget(w):
-    """This cell's predecessor: the same attack at the next smaller budget, if any."""
-    ladder = budgets(w.attack, w.task, w.round)
-    index = ladder.index(int(w.budget))
-    if index == 0:
-        return {}
-    stem = ATTACK_CELL.format(**{**dict(w.items()), "budget": ladder[index - 1]})
-    return {"previous_records": f"{stem}.parquet", "previous_state": f"{stem}.state.pt"}
+def ladder_rules():
+    """(rule name, attack, trained, budgets, tasks): one rule per distinct ladder of an entry on
+    the finetuned or the trained rounds."""
+    tasks = sorted({task for _, task, _ in cells(config)})
+    rules_ = []
+    for attack in config["attacks"]:
+        for kind, trained in (("finetuned", False), ("trained", True)):
+            by_ladder = {}
+            for task in tasks:
+                settings = attack_evaluation(config["attacks"][attack], task, trained)
+                if settings is not None:
+                    by_ladder.setdefault(tuple(sorted(settings["budgets"])), []).append(task)
+            for index, (ladder, ladder_tasks) in enumerate(sorted(by_ladder.items())):
+                suffix = f"_{index + 1}" if index else ""
+                rules_.append((f"attack_{attack}_{kind}{suffix}", attack, trained, ladder, ladder_tasks))
+    return rules_
 
+
+def ladder_outputs(ladder):
+    """Each budget's records and state, named records<budget> and state<budget>."""
+    outputs = {}
+    for budget in ladder:
+        stem = ATTACK_CELL.replace("{budget}", str(budget))
+        outputs[f"records{budget}"] = f"{stem}.parquet"
+        outputs[f"state{budget}"] = f"{stem}.state.pt"
+    return outputs
 
 def beast_sampler():
     """BEAST's proposal LM: the family's smallest base LM (pythia-14m, Qwen2.5-0.5B, tiny's)."""
@@ -35,13 +60,10 @@ def beast_sampler():
 
 
 def attack_settings(w):
-    """What a budget cell depends on: the attack's settings on its task and round, except the
-    list of budgets.
-
-    The budget itself is a wildcard and the next smaller one an input, so adding a budget
-    reruns no existing cell; the settings of other tasks or rounds (`per_task`, `trained`)
-    rerun none either.
-    """
+    """What a cell's records depend on: the attack's settings on its task and round, except
+    the ladder of budgets (a params of its own: adding a budget reruns the job, which restores
+    the budgets it already made and computes only the new ones). The settings of other tasks
+    or rounds (`per_task`, `trained`) rerun nothing here."""
     settings = evaluation(w.attack, w.task, w.round)
     return canonical({k: v for k, v in settings.items() if k != "budgets"})
 
@@ -62,7 +84,6 @@ def attack_inputs(w):
     inputs = {
         "model": f"results/models/{w.family}/{w.size}/{w.task}/seed{w.seed}/round{w.round}",
         "validation": f"results/data/{w.task}/validation.jsonl",
-        **previous_budget(w),
     }
     sampler = sampler_of(w.attack)
     if sampler is not None and sampler.startswith("results/"):
@@ -84,28 +105,37 @@ def attack_targets():
     ]
 
 
-rule attack:
-    input:
-        unpack(attack_inputs),
-    output:
-        records=f"{ATTACK_CELL}.parquet",
-        state=f"{ATTACK_CELL}.state.pt",
-    params:
-        attack=attack_settings,
-        task_settings=lambda w: task_params(w.task, "generation_batch_size"),
-        sampler=lambda w: sampler_of(w.attack),
-        dtype=config["runtime"]["dtype"],
-        autocast=config["runtime"]["autocast"],
-        resume=lambda w: f"{RESUME}/{ATTACK_CELL.format(**dict(w.items()))}",
-        code=code("robustness_scaling.stages.attack_cell"),
-    log:
-        "logs/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}/budget{budget}.log",
-    benchmark:
-        "results/benchmarks/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}/budget{budget}.tsv"
-    threads: resource("attack", "threads", 1)
-    resources:
-        **stage_resources("attack"),
-    conda:
-        "../../envs/robustness-scaling.yaml"
-    script:
-        "../scripts/attack.py"
+for rule_name, attack_name, trained, ladder, ladder_tasks in ladder_rules():
+
+    rule:
+        name:
+            rule_name
+        input:
+            unpack(attack_inputs),
+        output:
+            **ladder_outputs(ladder),
+        wildcard_constraints:
+            attack=re.escape(attack_name),
+            task="|".join(map(re.escape, ladder_tasks)),
+            round=r"[1-9]\d*" if trained else "0",
+        params:
+            attack=attack_settings,
+            budgets=list(ladder),
+            task_settings=lambda w: task_params(w.task, "generation_batch_size"),
+            sampler=lambda w: sampler_of(w.attack),
+            dtype=config["runtime"]["dtype"],
+            autocast=config["runtime"]["autocast"],
+            resume=lambda w: f"{RESUME}/{ATTACK_DIR.format(**dict(w.items()))}",
+            store=lambda w: f"results/.ladder/{ATTACK_DIR.format(**dict(w.items())).removeprefix('results/')}",
+            code=code("robustness_scaling.stages.attack_cell"),
+        log:
+            "logs/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}.log",
+        benchmark:
+            "results/benchmarks/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}.tsv"
+        threads: resource("attack", "threads", 1)
+        resources:
+            **stage_resources("attack"),
+        conda:
+            "../../envs/robustness-scaling.yaml"
+        script:
+            "../scripts/attack.py"

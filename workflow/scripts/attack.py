@@ -15,28 +15,36 @@ cell = {
     "seed": int(w.seed),
     "round": int(w.round),
 }
-previous = None
-if hasattr(snakemake.input, "previous_state"):
-    previous = (Path(snakemake.input.previous_records), Path(snakemake.input.previous_state))
+params = snakemake.params
+binding = {
+    "cell": cell,
+    "device": snakemake.config["runtime"]["device"],
+    **{
+        k: getattr(params, k)
+        for k in ("attack", "task_settings", "sampler", "dtype", "autocast", "code")
+    },
+}
 attack_cell(
-    snakemake.params.attack,
+    params.attack,
     w.attack,
     w.task,
     # The whole slice: params.task_settings leaves out keys that cannot change the outputs.
-    snakemake.config["task_settings"][snakemake.wildcards.task],
+    snakemake.config["task_settings"][w.task],
     Path(snakemake.input.model),
     Path(snakemake.input.validation),
-    int(w.budget),
-    previous,
-    snakemake.params.sampler,
+    params.sampler,
     cell,
+    {"device": binding["device"], "dtype": params.dtype, "autocast": params.autocast},
     {
-        "device": snakemake.config["runtime"]["device"],
-        "dtype": snakemake.params.dtype,
-        "autocast": snakemake.params.autocast,
+        budget: (
+            Path(snakemake.output[f"records{budget}"]),
+            Path(snakemake.output[f"state{budget}"]),
+        )
+        for budget in params.budgets
     },
-    (Path(snakemake.output.records), Path(snakemake.output.state)),
-    Path(snakemake.params.resume),
+    Path(params.resume),
+    Path(params.store),
+    binding,
     threads=snakemake.threads,
     log=snakemake.log[0],
 )
