@@ -110,17 +110,6 @@ def test_autocast_is_auto_float32_or_bfloat16():
     assert expected in message
 
 
-def test_blocks_of_rounds_must_tile_every_sizes_rounds():
-    expected = "`adversarial_training.rounds_per_job`: 4 must divide every size's rounds, not [6]"
-    assert expected in _error(lambda c: c["adversarial_training"].update(rounds_per_job=4))
-
-    def paper_rule(config):
-        config["adversarial_training"].update(rounds={"rounds_times_params": 1e7}, rounds_per_job=2)
-
-    message = _error(paper_rule)
-    assert "rounds_per_job`: 2 needs explicit rounds per size, not the paper's rule" in message
-
-
 def test_batch_size_must_be_a_multiple_of_minibatch():
     message = _error(lambda c: c["finetune"].update(batch_size=30, minibatch_size=8))
     assert (

@@ -231,6 +231,17 @@ def test_blocks_of_rounds_make_the_same_rounds_in_fewer_jobs(smoke, tmp_path):
     planned = planned_jobs(folder, _variant(folder, "more_blocks", four_rounds))
     assert planned["adversarial_rounds_3_to_4"] == 2 and "adversarial_rounds_1_to_2" not in planned
 
+    def uneven_rounds(config):
+        config["adversarial_training"].update(rounds={"tiny-a": 3, "tiny-b": 4}, rounds_per_job=2)
+
+    planned = planned_jobs(folder, _variant(folder, "uneven_blocks", uneven_rounds))
+    rounds = {name: n for name, n in planned.items() if name.startswith("adversarial")}
+    assert rounds == {
+        "adversarial_rounds_1_to_2": 2,
+        "adversarial_rounds_3_to_3": 2,
+        "adversarial_rounds_3_to_4": 2,
+    }
+
 
 def test_adversarial_rounds_chain_and_account_defense_compute(smoke):
     for task in ("password_match", "word_length"):

@@ -272,7 +272,6 @@ def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
             )
         if isinstance(rounds, dict) and "rounds_times_params" not in rounds:
             problems += _names(rounds, config["sizes"], "adversarial_training.rounds")
-        problems += _rounds_per_job_problems(rounds, adversarial["rounds_per_job"])
     finetune = config["finetune"]
     if finetune["batch_size"] % finetune["minibatch_size"]:
         problems.append(
@@ -280,23 +279,6 @@ def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
             f"`finetune.minibatch_size` ({finetune['minibatch_size']})"
         )
     return problems
-
-
-def _rounds_per_job_problems(rounds: Any, per_job: int) -> list[str]:
-    """Blocks of rounds must tile every size's rounds, so a block never ends past a last round
-    and raising the rounds adds whole blocks."""
-    if per_job == 1:
-        return []
-    key = "`adversarial_training.rounds_per_job`"
-    if isinstance(rounds, dict) and "rounds_times_params" in rounds:
-        return [f"{key}: {per_job} needs explicit rounds per size, not the paper's rule"]
-    if isinstance(rounds, int):
-        rounds = [rounds]
-    counts = rounds.values() if isinstance(rounds, dict) else rounds
-    uneven = sorted({n for n in counts if n % per_job})
-    if uneven:
-        return [f"{key}: {per_job} must divide every size's rounds, not {uneven}"]
-    return []
 
 
 def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Adversarial training as a chain of cached rounds: round k is made from round k-1."""
 
-from functools import partial
+import re
+from functools import cache, partial
 
 from robustness_scaling.adversarial_training import evaluation_rounds, number_of_rounds
 from robustness_scaling.tiny_family import classifier_params
@@ -16,6 +17,7 @@ def n_params_of(size):
     return HUB_FAMILIES[FAMILY].sizes[size].classifier_params
 
 
+@cache
 def rounds_of(size, task):
     """Adversarial-training rounds of a size; 0 for a finetuning-only study, for a size that a
     size -> rounds mapping leaves out (the paper trained Pythia up to 2.8b only), and for a
@@ -39,6 +41,7 @@ def eval_rounds_of(size, task):
     return sorted({0, *(r for r in spec if r <= n_rounds)})
 
 
+@cache
 def round_settings(size, task):
     """What a round depends on: the settings, plus the round count only while the ramp spans it."""
     planning = ("rounds", "eval_rounds", "rounds_per_job")
@@ -56,11 +59,6 @@ def training_sampler():
     return beast_sampler()
 
 
-def made_rounds(w, block):
-    """The rounds a job makes: its rule's block, or the one round its wildcard names."""
-    return block or [int(w.round)]
-
-
 def round_dir(w, k):
     """Round k's model directory of the job's family × size × task × seed cell."""
     return MODEL_CELL.format(**{**dict(w.items()), "round": k})
@@ -68,7 +66,7 @@ def round_dir(w, k):
 
 def round_inputs(w, block):
     inputs = {
-        "previous": round_dir(w, made_rounds(w, block)[0] - 1),
+        "previous": round_dir(w, block[0] - 1 if block else int(w.round) - 1),
         "train": f"results/data/{w.task}/train.jsonl",
         "validation": f"results/data/{w.task}/validation.jsonl",
     }
@@ -78,17 +76,31 @@ def round_inputs(w, block):
     return inputs
 
 
-def round_rules():
-    """(rule name, block) per rule: one rule whose wildcard makes any round, or, with
-    rounds_per_job > 1, a rule per block of consecutive rounds (the config check makes the
-    blocks tile every size's rounds)."""
+def round_blocks():
+    """Each block of consecutive rounds that one job makes, with the sizes whose rounds it
+    tiles: `rounds_per_job` at a time, the last block of a size shorter where its rounds end."""
     per_job = ADVERSARIAL["rounds_per_job"]
-    if per_job == 1:
-        return [("adversarial_round", None)]
-    last = max(rounds_of(size, task) for size, task, _ in cells(config))
+    blocks = {}
+    for size, task, _ in cells(config):
+        n_rounds = rounds_of(size, task)
+        for first in range(1, n_rounds + 1, per_job):
+            blocks.setdefault((first, min(first + per_job - 1, n_rounds)), set()).add(size)
+    return blocks
+
+
+def round_rules():
+    """(rule name, block, size pattern) per rule: one rule whose wildcard makes any round, or,
+    with rounds_per_job > 1, a rule per block of consecutive rounds, limited to the sizes whose
+    rounds it tiles (so a size whose last block is short never matches a longer one)."""
+    if ADVERSARIAL["rounds_per_job"] == 1:
+        return [("adversarial_round", None, None)]
     return [
-        (f"adversarial_rounds_{first}_to_{first + per_job - 1}", list(range(first, first + per_job)))
-        for first in range(1, last + 1, per_job)
+        (
+            f"adversarial_rounds_{first}_to_{last}",
+            list(range(first, last + 1)),
+            "(?:" + "|".join(re.escape(size) for size in sorted(sizes)) + ")",
+        )
+        for (first, last), sizes in sorted(round_blocks().items())
     ]
 
 
@@ -110,7 +122,7 @@ def trained_models():
 
 if ADVERSARIAL:
 
-    for rule_name, block in round_rules():
+    for rule_name, block, block_sizes in round_rules():
 
         rule:
             name:
@@ -123,16 +135,17 @@ if ADVERSARIAL:
                 else directory(MODEL_CELL),
             wildcard_constraints:
                 round=r"[1-9]\d*",
+                **({"size": block_sizes} if block_sizes else {}),
             params:
-                rounds=partial(made_rounds, block=block),
+                rounds=block or (lambda w: [int(w.round)]),
                 settings=lambda w: round_settings(w.size, w.task),
                 task_settings=lambda w: canonical(config["task_settings"][w.task]),
                 sampler=training_sampler(),
                 dtype=config["runtime"]["dtype"],
                 autocast=config["runtime"]["autocast"],
-                resume=lambda w, block=block: [
-                    f"{RESUME}/{round_dir(w, k)}" for k in made_rounds(w, block)
-                ],
+                resume=[f"{RESUME}/{MODEL_CELL.replace('{round}', str(k))}" for k in block]
+                if block
+                else [f"{RESUME}/{MODEL_CELL}"],
                 code=code("robustness_scaling.stages.adversarial_round"),
             log:
                 job_file(block, "logs/adversarial/{cell}/{name}.log"),

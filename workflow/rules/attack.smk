@@ -6,6 +6,7 @@ limited by wildcard constraints to the tasks and rounds that ladder is for.
 """
 
 import re
+from functools import cache
 
 from robustness_scaling.config import attack_evaluation
 
@@ -13,6 +14,7 @@ ATTACK_DIR = "results/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{at
 ATTACK_CELL = ATTACK_DIR + "/budget{budget}"
 
 
+@cache
 def evaluation(attack, task, round):
     """Evaluation attack `attack`'s settings on `task` at `round` (finetuned or trained), or
     None where the entry does not attack it."""
@@ -64,7 +66,12 @@ def attack_settings(w):
     the ladder of budgets (a params of its own: adding a budget reruns the job, which restores
     the budgets it already made and computes only the new ones). The settings of other tasks
     or rounds (`per_task`, `trained`) rerun nothing here."""
-    settings = evaluation(w.attack, w.task, w.round)
+    return settings_without_budgets(w.attack, w.task, w.round)
+
+
+@cache
+def settings_without_budgets(attack, task, round):
+    settings = evaluation(attack, task, round)
     return canonical({k: v for k, v in settings.items() if k != "budgets"})
 
 
@@ -122,11 +129,11 @@ for rule_name, attack_name, trained, ladder, ladder_tasks in ladder_rules():
             attack=attack_settings,
             budgets=list(ladder),
             task_settings=lambda w: task_params(w.task, "generation_batch_size"),
-            sampler=lambda w: sampler_of(w.attack),
+            sampler=sampler_of(attack_name),
             dtype=config["runtime"]["dtype"],
             autocast=config["runtime"]["autocast"],
-            resume=lambda w: f"{RESUME}/{ATTACK_DIR.format(**dict(w.items()))}",
-            store=lambda w: f"results/.ladder/{ATTACK_DIR.format(**dict(w.items())).removeprefix('results/')}",
+            resume=f"{RESUME}/{ATTACK_DIR}",
+            store=f"results/.ladder/{ATTACK_DIR.removeprefix('results/')}",
             code=code("robustness_scaling.stages.attack_cell"),
         log:
             "logs/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}.log",

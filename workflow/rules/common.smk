@@ -2,6 +2,7 @@
 
 import json
 import sys
+from functools import cache
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -89,6 +90,7 @@ def model_source(size, task=None):
     return template.format(size=size)
 
 
+@cache
 def task_params(task, *ignored):
     """A task's settings as a rule's params, without the keys that cannot change its outputs
     (a generation batch size; the attacked labels, for finetuning)."""
