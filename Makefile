@@ -25,8 +25,10 @@ run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --quiet rules host
 	$(BIN)/snakemake --report report.html
 
+# Snakemake's linter on every shipped study (each plans its own attack and round rules).
 test: $(STAMP)
 	$(BIN)/ruff check .
+	for study in config.yaml config/*.yaml; do $(BIN)/snakemake --lint --configfile $$study || exit 1; done
 	$(BIN)/pytest
 
 lint: $(STAMP)

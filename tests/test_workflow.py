@@ -243,6 +243,30 @@ def test_blocks_of_rounds_make_the_same_rounds_in_fewer_jobs(smoke, tmp_path):
     }
 
 
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [("beast", {"beam_width": 2, "branch_factor": 2}), ("random_token", {"n_attack_tokens": 3})],
+)
+def test_a_study_trained_with_beast_or_random_token_runs(smoke, tmp_path, method, options):
+    folder = tmp_path / method
+    shutil.copytree(smoke, folder, symlinks=True)
+
+    def trained_with(config):
+        config["adversarial_training"].update(
+            attack_name=method, attack_method=method, attack_options=options
+        )
+
+    variant = _variant(folder, f"trained_{method}", trained_with)
+    planned = planned_jobs(folder, variant)
+    assert planned["adversarial_round"] == 6 and planned["attack"] > 0
+    cell = folder / "results/models/tiny/tiny-a/password_match/seed0/round1"
+    snakemake(folder, str(cell.relative_to(folder)), "--configfile", variant)
+    metrics = json.loads((cell / "metrics.json").read_text())
+    assert metrics["attack"] == method and metrics["attack_iterations"] >= 1
+    pool = pd.read_parquet(cell / "pool.parquet")
+    assert len(pool) == 4 and pool["attack_text"].str.len().gt(0).all()
+
+
 def test_adversarial_rounds_chain_and_account_defense_compute(smoke):
     for task in ("password_match", "word_length"):
         cell = smoke / f"results/models/tiny/tiny-b/{task}/seed0"

@@ -1,20 +1,6 @@
 """Aggregate every attack cell into the tidy attacks table, then the metric tables."""
 
 
-def evaluated_cells():
-    """(largest-budget records, attacked model) of every attack cell: the records of a cell's
-    largest budget hold every iteration."""
-    pairs = []
-    for size, task, seed in cells(config):
-        for k in eval_rounds_of(size, task):
-            cell = dict(family=FAMILY, size=size, task=task, seed=seed, round=k)
-            for attack in attacks_on(task, k):
-                budget = budgets(attack, task, k)[-1]
-                records = ATTACK_CELL.format(**cell, attack=attack, budget=budget)
-                pairs.append((f"{records}.parquet", MODEL_CELL.format(**cell)))
-    return pairs
-
-
 localrules:
     metric_tables,
 

@@ -11,10 +11,12 @@ from snakemake.exceptions import WorkflowError
 # fingerprints below hash exactly the code that runs.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from robustness_scaling.config import ConfigError, cells, validate_config
+from robustness_scaling.adversarial_training import evaluation_rounds, number_of_rounds
+from robustness_scaling.config import ConfigError, attack_evaluation, cells, validate_config
 from robustness_scaling.families import HUB_FAMILIES
 from robustness_scaling.fingerprint import code_fingerprint
 from robustness_scaling.tasks import get_task
+from robustness_scaling.tiny_family import classifier_params
 
 try:
     _validated = validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -106,3 +108,54 @@ def finetuned_models():
         f"results/models/{FAMILY}/{size}/{task}/seed{seed}/round0"
         for size, task, seed in cells(config)
     ]
+
+
+# Where each cell's outputs live.
+MODEL_CELL = "results/models/{family}/{size}/{task}/seed{seed}/round{round}"
+ATTACK_DIR = "results/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}"
+ATTACK_CELL = "results/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}/budget{budget}"
+
+ADVERSARIAL = config.get("adversarial_training")
+
+# What a task's splits depend on; its other settings (judge, instructions, ...) rerun no data.
+DATA_KEYS = (
+    "seed",
+    "train_size",
+    "val_size",
+    "source",
+    "revision",
+    "files",
+    "columns",
+    "splits",
+    "shuffle",
+)
+
+CORPUS_TASKS = config["tiny"]["corpus_tasks"] if FAMILY == "tiny" else []
+
+
+def corpus_settings():
+    return [config["task_settings"][task]["include_instructions"] for task in CORPUS_TASKS]
+
+
+def n_params_of(size):
+    """A size's classifier parameter count, known while planning (no model is built)."""
+    if FAMILY == "tiny":
+        return classifier_params(config["tiny"]["sizes"][size], config["tiny"]["vocab_size"])
+    return HUB_FAMILIES[FAMILY].sizes[size].classifier_params
+
+
+def beast_sampler():
+    """BEAST's proposal LM: the family's smallest base LM (pythia-14m, Qwen2.5-0.5B, tiny's)."""
+    if FAMILY != "tiny":
+        return HUB_FAMILIES[FAMILY].smallest_base_lm
+    sizes = config["tiny"]["sizes"]
+    smallest = min(sizes, key=lambda s: sizes[s]["hidden_size"] ** 2 * sizes[s]["num_layers"])
+    return model_source(smallest)
+
+
+
+def sampler_of(attack):
+    settings = config["attacks"][attack]
+    if settings["method"] != "beast":
+        return None
+    return settings.get("sampler", beast_sampler())

@@ -1,20 +1,6 @@
 """Task splits: generated (PasswordMatch, WordLength) or loaded (hub or local files)."""
 
 
-# What a task's splits depend on; its other settings (judge, instructions, ...) rerun no data.
-DATA_KEYS = (
-    "seed",
-    "train_size",
-    "val_size",
-    "source",
-    "revision",
-    "files",
-    "columns",
-    "splits",
-    "shuffle",
-)
-
-
 localrules:
     task_data,
 

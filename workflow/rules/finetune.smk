@@ -1,16 +1,6 @@
 """Full finetuning of each family × size × task × seed cell: adversarial-training round 0."""
 
 
-def finetune_inputs(w):
-    inputs = {
-        "train": f"results/data/{w.task}/train.jsonl",
-        "validation": f"results/data/{w.task}/validation.jsonl",
-    }
-    if w.family == "tiny":
-        inputs["model"] = model_source(w.size, w.task)
-    return inputs
-
-
 rule finetune:
     input:
         unpack(finetune_inputs),

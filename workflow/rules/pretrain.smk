@@ -1,11 +1,5 @@
 """The offline family: a BPE tokenizer on the task corpus, then causal-LM pretraining per size."""
 
-CORPUS_TASKS = config["tiny"]["corpus_tasks"] if FAMILY == "tiny" else []
-
-
-def corpus_settings():
-    return [config["task_settings"][task]["include_instructions"] for task in CORPUS_TASKS]
-
 
 localrules:
     tokenizer,  # seconds of work: not worth a cluster job and its queueing

@@ -1,0 +1,215 @@
+"""The study's grid while planning: which rounds each cell trains, which attacks and budgets
+attack each round, the rules that make them, and the files each job reads."""
+
+import re
+from functools import cache
+
+
+def finetune_inputs(w):
+    inputs = {
+        "train": f"results/data/{w.task}/train.jsonl",
+        "validation": f"results/data/{w.task}/validation.jsonl",
+    }
+    if w.family == "tiny":
+        inputs["model"] = model_source(w.size, w.task)
+    return inputs
+
+
+@cache
+def rounds_of(size, task):
+    """Adversarial-training rounds of a size; 0 for a finetuning-only study, for a size that a
+    size -> rounds mapping leaves out (the paper trained Pythia up to 2.8b only), and for a
+    generation task (adversarial training trains classifiers)."""
+    if not ADVERSARIAL or is_generation(task):
+        return 0
+    spec = ADVERSARIAL["rounds"]
+    if isinstance(spec, dict) and "rounds_times_params" not in spec and size not in spec:
+        return 0
+    return number_of_rounds(spec, size, config["sizes"], n_params_of(size))
+
+
+def eval_rounds_of(size, task):
+    """The rounds of a size that the evaluation attacks attack (always round 0)."""
+    n_rounds = rounds_of(size, task)
+    if n_rounds == 0:
+        return [0]
+    spec = ADVERSARIAL["eval_rounds"]
+    if isinstance(spec, int):
+        return evaluation_rounds(n_rounds, spec)
+    return sorted({0, *(r for r in spec if r <= n_rounds)})
+
+
+@cache
+def evaluation(attack, task, round):
+    """Evaluation attack `attack`'s settings on `task` at `round` (finetuned or trained), or
+    None where the entry does not attack it."""
+    return attack_evaluation(config["attacks"][attack], task, int(round) > 0)
+
+
+def budgets(attack, task, round):
+    return sorted(evaluation(attack, task, round)["budgets"])
+
+
+def attacks_on(task, round):
+    """The evaluation attacks that attack a task at a round (finetuned or trained)."""
+    return [name for name in config["attacks"] if evaluation(name, task, round) is not None]
+
+
+@cache
+def round_settings(size, task):
+    """What a round depends on: the settings, plus the round count only while the ramp spans it."""
+    planning = ("rounds", "eval_rounds", "rounds_per_job")
+    settings = {k: v for k, v in ADVERSARIAL.items() if k not in planning}
+    settings["n_train"] = config["finetune"]["n_train"]
+    settings["n_val"] = config["finetune"]["n_val"]
+    if settings["ramp"] and "ramp_rounds" not in settings:
+        settings["ramp_rounds"] = rounds_of(size, task)
+    return canonical(settings)
+
+
+def training_sampler():
+    if ADVERSARIAL["attack_method"] != "beast":
+        return None
+    return beast_sampler()
+
+
+def round_dir(w, k):
+    """Round k's model directory of the job's family × size × task × seed cell."""
+    return MODEL_CELL.format(**{**dict(w.items()), "round": k})
+
+
+def round_inputs(w, block):
+    inputs = {
+        "previous": round_dir(w, block[0] - 1 if block else int(w.round) - 1),
+        "train": f"results/data/{w.task}/train.jsonl",
+        "validation": f"results/data/{w.task}/validation.jsonl",
+    }
+    sampler = training_sampler()
+    if sampler is not None and sampler.startswith("results/"):
+        inputs["sampler"] = sampler
+    return inputs
+
+
+def round_blocks():
+    """Each block of consecutive rounds that one job makes, with the sizes whose rounds it
+    tiles: `rounds_per_job` at a time, the last block of a size shorter where its rounds end."""
+    per_job = ADVERSARIAL["rounds_per_job"]
+    blocks = {}
+    for size, task, _ in cells(config):
+        n_rounds = rounds_of(size, task)
+        for first in range(1, n_rounds + 1, per_job):
+            blocks.setdefault((first, min(first + per_job - 1, n_rounds)), set()).add(size)
+    return blocks
+
+
+def round_rules():
+    """The round-making rules as (name, block, size pattern). One rule whose wildcard makes any
+    round, or, with rounds_per_job > 1, one per block of consecutive rounds, limited to the
+    sizes whose rounds it tiles (so a size whose last block is short never matches a longer
+    one)."""
+    if ADVERSARIAL["rounds_per_job"] == 1:
+        return [("adversarial_round", None, None)]
+    return [
+        (
+            f"adversarial_rounds_{first}_to_{last}",
+            list(range(first, last + 1)),
+            "(?:" + "|".join(re.escape(size) for size in sorted(sizes)) + ")",
+        )
+        for (first, last), sizes in sorted(round_blocks().items())
+    ]
+
+
+def job_file(block, pattern):
+    """A per-job file (log, benchmark) named after the round or the block of rounds."""
+    name = "round{round}" if block is None else f"rounds{block[0]}-{block[-1]}"
+    return pattern.format(cell="{family}/{size}/{task}/seed{seed}", name=name)
+
+
+def trained_models():
+    return [
+        MODEL_CELL.format(
+            family=FAMILY, size=size, task=task, seed=seed, round=rounds_of(size, task)
+        )
+        for size, task, seed in cells(config)
+        if rounds_of(size, task) > 0
+    ]
+
+
+def ladder_rules():
+    """The attack rules as (name, attack, trained, budgets, tasks), one per distinct ladder of
+    an entry on the finetuned or the trained rounds."""
+    tasks = sorted({task for _, task, _ in cells(config)})
+    rules_ = []
+    for attack in config["attacks"]:
+        for kind, trained in (("finetuned", False), ("trained", True)):
+            by_ladder = {}
+            for task in tasks:
+                settings = attack_evaluation(config["attacks"][attack], task, trained)
+                if settings is not None:
+                    by_ladder.setdefault(tuple(sorted(settings["budgets"])), []).append(task)
+            for index, (ladder, ladder_tasks) in enumerate(sorted(by_ladder.items())):
+                suffix = f"_{index + 1}" if index else ""
+                rules_.append((f"attack_{attack}_{kind}{suffix}", attack, trained, ladder, ladder_tasks))
+    return rules_
+
+
+def ladder_outputs(ladder):
+    """Each budget's records and state, named records<budget> and state<budget>."""
+    outputs = {}
+    for budget in ladder:
+        stem = ATTACK_CELL.replace("{budget}", str(budget))
+        outputs[f"records{budget}"] = f"{stem}.parquet"
+        outputs[f"state{budget}"] = f"{stem}.state.pt"
+    return outputs
+
+def attack_settings(w):
+    """What a cell's records depend on: the attack's settings on its task and round, except
+    the ladder of budgets (a params of its own: adding a budget reruns the job, which restores
+    the budgets it already made and computes only the new ones). The settings of other tasks
+    or rounds (`per_task`, `trained`) rerun nothing here."""
+    return settings_without_budgets(w.attack, w.task, w.round)
+
+
+@cache
+def settings_without_budgets(attack, task, round):
+    settings = evaluation(attack, task, round)
+    return canonical({k: v for k, v in settings.items() if k != "budgets"})
+
+
+def attack_inputs(w):
+    inputs = {
+        "model": f"results/models/{w.family}/{w.size}/{w.task}/seed{w.seed}/round{w.round}",
+        "validation": f"results/data/{w.task}/validation.jsonl",
+    }
+    sampler = sampler_of(w.attack)
+    if sampler is not None and sampler.startswith("results/"):
+        inputs["sampler"] = sampler
+    return inputs
+
+
+def attack_targets():
+    """Every evaluation attack at every budget on every evaluated round of every cell."""
+    return [
+        ATTACK_CELL.format(
+            family=FAMILY, size=size, task=task, seed=seed, round=k, attack=attack, budget=budget
+        )
+        + ".parquet"
+        for size, task, seed in cells(config)
+        for k in eval_rounds_of(size, task)
+        for attack in attacks_on(task, k)
+        for budget in budgets(attack, task, k)
+    ]
+
+
+def evaluated_cells():
+    """(largest-budget records, attacked model) of every attack cell: the records of a cell's
+    largest budget hold every iteration."""
+    pairs = []
+    for size, task, seed in cells(config):
+        for k in eval_rounds_of(size, task):
+            cell = dict(family=FAMILY, size=size, task=task, seed=seed, round=k)
+            for attack in attacks_on(task, k):
+                budget = budgets(attack, task, k)[-1]
+                records = ATTACK_CELL.format(**cell, attack=attack, budget=budget)
+                pairs.append((f"{records}.parquet", MODEL_CELL.format(**cell)))
+    return pairs
