@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from robustness_scaling.attack_configs import ATTACK_CONFIGS
+from robustness_scaling.metrics import DEFAULT_TARGETS
 
 # PAPER_SPEC §7: GCG/BEAST iteration 10 (Spam, IMDB, PM), 2 (WL, Helpful, Harmless), RT 1200.
 PAPER_SIZE_ITERATIONS: dict[str, int] = {
@@ -48,7 +49,7 @@ class FigureOptions:
     defense_axis: Literal["fraction", "absolute"] = "fraction"
     """x of the adversarial-training and transfer figures: defense FLOPs as a fraction of
     pretraining (the paper's main plots), or absolute FLOPs."""
-    offense_targets: tuple[float, ...] = (0.01, 0.02, 0.05)
+    offense_targets: tuple[float, ...] = DEFAULT_TARGETS
     """Target ASRs of the offense–defense figure, one column each."""
     defense_budgets: tuple[float, ...] = (1e-4, 1e-3, 5e-3)
     """Defense compute (fraction of pretraining) at which adversarially trained models' attack
