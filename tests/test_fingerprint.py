@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 from robustness_scaling import fingerprint
+from robustness_scaling.by_name import method_module
 from robustness_scaling.fingerprint import code_fingerprint, module_closure
 
 
@@ -19,9 +20,21 @@ def test_attack_code_is_not_in_the_training_stages_fingerprints():
     for stage in ("task_data", "tiny_family", "finetune_cell"):
         closure = module_closure(f"robustness_scaling.stages.{stage}")
         assert not any("attack" in name for name in closure), stage
-    assert "robustness_scaling.attacks.gcg" in module_closure(
-        "robustness_scaling.stages.attack_cell"
-    )
+
+
+def test_a_job_fingerprints_the_one_attack_method_it_runs():
+    methods = [method_module(method) for method in ("gcg", "random_token", "beast")]
+    for stage in ("attack_cell", "adversarial_round"):
+        closure = module_closure(f"robustness_scaling.stages.{stage}")
+        assert "robustness_scaling.attacks.base" in closure
+        assert not set(methods) & set(closure), stage
+    assert "robustness_scaling.attacks.gcg" in module_closure(method_module("gcg"))
+
+
+def _edited(package, name, edit):
+    path = package / name
+    path.write_text(edit(path.read_text()))
+    module_closure.cache_clear()
 
 
 def test_fingerprint_changes_when_and_only_when_imported_code_changes(tmp_path, monkeypatch):
@@ -29,13 +42,25 @@ def test_fingerprint_changes_when_and_only_when_imported_code_changes(tmp_path, 
     shutil.copytree(fingerprint._ROOT, package)
     monkeypatch.setattr(fingerprint, "_ROOT", package)
     module_closure.cache_clear()
-    before = code_fingerprint("robustness_scaling.stages.finetune_cell")
-    (package / "flops.py").write_text((package / "flops.py").read_text() + "\n# edited\n")
-    module_closure.cache_clear()
-    after_training_edit = code_fingerprint("robustness_scaling.stages.finetune_cell")
+    stage = "robustness_scaling.stages.finetune_cell"
+    before = code_fingerprint(stage)
+
+    _edited(package, "flops.py", lambda text: text + "\n# a comment\n\n")
+    _edited(package, "flops.py", lambda text: text.replace('"""', '"""Reworded. ', 1))
+    _edited(package, "training.py", lambda text: text.replace('    """', '    """Also: ', 1))
+    assert code_fingerprint(stage) == before  # comments, docstrings and blank lines
+
+    _edited(package, "flops.py", lambda text: text + "\nEDITED = 1\n")
+    after_training_edit = code_fingerprint(stage)
     assert after_training_edit != before
-    unrelated = package / "unrelated.py"
-    unrelated.write_text("X = 1\n")
+
+    (package / "unrelated.py").write_text("X = 1\n")
     module_closure.cache_clear()
-    assert code_fingerprint("robustness_scaling.stages.finetune_cell") == after_training_edit
+    assert code_fingerprint(stage) == after_training_edit
+    _edited(package, "attacks/beast.py", lambda text: text + "\nEDITED = 1\n")
+    gcg_cells = code_fingerprint("robustness_scaling.stages.attack_cell", method_module("gcg"))
+    _edited(package, "attacks/beast.py", lambda text: text + "\nEDITED_AGAIN = 1\n")
+    assert (
+        code_fingerprint("robustness_scaling.stages.attack_cell", method_module("gcg")) == gcg_cells
+    )
     module_closure.cache_clear()

@@ -433,14 +433,48 @@ def test_report_builds_with_every_figure(smoke):
     assert all(name in html for name in FIGURES)
 
 
-def test_plotting_code_change_reruns_only_plotting(smoke):
-    style = smoke / "src/robustness_scaling/figures/style.py"
-    original = style.read_text()
-    style.write_text(original + "\n# edited\n")
+def _with_edited(smoke: Path, module: str, edit) -> dict[str, int]:
+    """Rule name -> planned jobs (attack rules by their own names) with a library module
+    edited; the module is restored afterwards."""
+    path = smoke / "src/robustness_scaling" / module
+    original = path.read_text()
+    path.write_text(edit(original))
     try:
-        assert planned_jobs(smoke, "config/smoke.yaml") == {"plot": 1, "all": 1}
+        result = snakemake(smoke, "-n", "--configfile", "config/smoke.yaml")
     finally:
-        style.write_text(original)
+        path.write_text(original)
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_plotting_code_change_reruns_only_plotting(smoke):
+    planned = _with_edited(smoke, "figures/style.py", lambda text: text + "\nEDITED = 1\n")
+    assert planned == {"plot": 1, "all": 1}
+
+
+def test_an_attack_methods_code_reruns_only_that_methods_cells(smoke):
+    planned = _with_edited(smoke, "attacks/beast.py", lambda text: text + "\nEDITED = 1\n")
+    attack_rules = {name for name in planned if name.startswith("attack_")}
+    assert attack_rules and all(name.startswith("attack_beast_") for name in attack_rules)
+    assert set(planned) - attack_rules == set(DOWNSTREAM)
+
+
+def test_a_judge_edit_reruns_only_the_generation_tasks_jobs(smoke):
+    planned = _with_edited(smoke, "judges.py", lambda text: text + "\nEDITED = 1\n")
+    assert planned.pop("finetune") == 2  # the generation task's two sizes
+    attack_rules = {name for name in planned if name.startswith("attack_")}
+    assert sum(planned.pop(name) for name in attack_rules) == 6  # 2 sizes x 3 attacks
+    assert planned == DOWNSTREAM
+
+
+def test_comments_and_docstrings_rerun_nothing(smoke):
+    def reworded(text):
+        return text.replace('"""', '"""Reworded. ', 1) + "\n# a comment\n"
+
+    assert _with_edited(smoke, "tasks/base.py", reworded) == {}
 
 
 def test_figures_target_plots_from_the_table_alone(smoke, tmp_path):

@@ -27,7 +27,7 @@ import torch
 
 from robustness_scaling.atomic import atomic_path
 from robustness_scaling.attacks import AttackState, build_attack, correctly_classified
-from robustness_scaling.generation import generation_check
+from robustness_scaling.by_name import generation_check
 from robustness_scaling.models import load_causal_lm, load_classifier, load_tokenizer
 from robustness_scaling.runtime import PROGRESS, provenance
 from robustness_scaling.tasks import Example, Placement, get_task

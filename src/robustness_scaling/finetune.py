@@ -14,14 +14,13 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from robustness_scaling.atomic import atomic_path, write_json
-from robustness_scaling.generation import GenerationCheck
 from robustness_scaling.models import (
     load_causal_lm,
     load_classifier,
@@ -39,6 +38,9 @@ from robustness_scaling.training import (
     build_scheduler,
     train,
 )
+
+if TYPE_CHECKING:
+    from robustness_scaling.generation import GenerationCheck
 
 CONTEXT_MARGIN = 24  # the paper drops examples longer than context length − 24 tokens
 

@@ -4,6 +4,12 @@ Snakemake's code trigger sees a rule's script, not the modules the script import
 therefore declares ``params: code=code_fingerprint("robustness_scaling.finetune")``: a hash of
 that module and every package module it imports, transitively. Editing attack code changes no
 fingerprint of the training rules, so it never retrains a model.
+
+What is hashed is each module's syntax tree without its docstrings (string statements) and
+comments, so an edit that changes what the code says but not what it does reruns nothing.
+Imports under ``if TYPE_CHECKING:`` never run and are not followed. The attack methods and the
+generation path are imported by name (:mod:`robustness_scaling.by_name`), so they are in no
+closure: a rule adds the ones its job runs, and a BEAST edit reruns only BEAST's jobs.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import ast
 import hashlib
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 PACKAGE = "robustness_scaling"
 _ROOT = Path(__file__).resolve().parent
@@ -28,10 +35,37 @@ def _source_file(module: str) -> Path | None:
     return next((path for path in candidates if path.is_file()), None)
 
 
-def _package_imports(module: str, source: str) -> set[str]:
-    """Package modules imported by ``module`` (absolute and relative imports)."""
+class _WithoutDocstrings(ast.NodeTransformer):
+    """Drops string statements: docstrings of modules, classes, functions and attributes."""
+
+    def visit_Expr(self, node: ast.Expr) -> ast.Expr | None:
+        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            return None
+        return node
+
+
+def _code(path: Path) -> str:
+    """The module's syntax tree without docstrings: comments, blank lines and line breaks are
+    not in a syntax tree at all."""
+    tree = _WithoutDocstrings().visit(ast.parse(path.read_text()))
+    return ast.dump(tree)
+
+
+class _AtRuntime(ast.NodeTransformer):
+    """Drops ``if TYPE_CHECKING:`` blocks: what they import is never imported when code runs."""
+
+    def visit_If(self, node: ast.If) -> Any:
+        test = node.test
+        name = test.id if isinstance(test, ast.Name) else getattr(test, "attr", None)
+        if name == "TYPE_CHECKING":
+            return node.orelse
+        return self.generic_visit(node)
+
+
+def _package_imports(module: str, tree: ast.Module) -> set[str]:
+    """Package modules imported by ``module`` when it runs (absolute and relative imports)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(_AtRuntime().visit(tree)):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -58,15 +92,15 @@ def module_closure(module: str) -> tuple[str, ...]:
         seen.add(name)
         parts = name.split(".")
         todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parent __init__s run too
-        todo.extend(_package_imports(name, path.read_text()))
+        todo.extend(_package_imports(name, ast.parse(path.read_text())))
     return tuple(sorted(seen))
 
 
 def code_fingerprint(*modules: str) -> str:
-    """A short hash of the source of ``modules`` and everything of ours they import."""
+    """A short hash of the code of ``modules`` and everything of ours they import."""
     digest = hashlib.sha256()
     names = sorted({name for module in modules for name in module_closure(module)})
     for name in names:
         digest.update(name.encode())
-        digest.update(_source_file(name).read_bytes())
+        digest.update(_code(_source_file(name)).encode())
     return digest.hexdigest()[:16]

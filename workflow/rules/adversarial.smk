@@ -28,7 +28,10 @@ if ADVERSARIAL:
                 resume=[f"{RESUME}/{MODEL_CELL.replace('{round}', str(k))}" for k in block]
                 if block
                 else [f"{RESUME}/{MODEL_CELL}"],
-                code=code("robustness_scaling.stages.adversarial_round"),
+                code=code(
+                    "robustness_scaling.stages.adversarial_round",
+                    method_module(ADVERSARIAL["attack_method"]),
+                ),
             log:
                 job_file(block, "logs/adversarial/{cell}/{name}.log"),
             benchmark:

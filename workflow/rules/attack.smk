@@ -29,7 +29,10 @@ for rule_name, attack_name, trained, ladder, ladder_tasks in ladder_rules():
             autocast=config["runtime"]["autocast"],
             resume=f"{RESUME}/{ATTACK_DIR}",
             store=f"results/.ladder/{ATTACK_DIR.removeprefix('results/')}",
-            code=code("robustness_scaling.stages.attack_cell"),
+            code=task_code(
+                "robustness_scaling.stages.attack_cell",
+                method_module(config["attacks"][attack_name]["method"]),
+            ),
         log:
             "logs/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}.log",
         benchmark:

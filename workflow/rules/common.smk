@@ -12,6 +12,7 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from robustness_scaling.adversarial_training import evaluation_rounds, number_of_rounds
+from robustness_scaling.by_name import GENERATION, method_module
 from robustness_scaling.config import ConfigError, attack_evaluation, cells, validate_config
 from robustness_scaling.families import HUB_FAMILIES
 from robustness_scaling.fingerprint import code_fingerprint
@@ -51,9 +52,17 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+@cache
 def code(*modules):
-    """The fingerprint of the library modules a rule runs (see robustness_scaling.fingerprint)."""
+    """The fingerprint of the library code a job runs (see robustness_scaling.fingerprint): its
+    stage's module, and what it imports by name (robustness_scaling.by_name)."""
     return code_fingerprint(*modules)
+
+
+def task_code(*modules):
+    """A params function: the fingerprint of ``modules``, and of the generation path (greedy
+    answers, judges) for a generation task's jobs only."""
+    return lambda w: code(*modules, *([GENERATION] if is_generation(w.task) else []))
 
 
 def canonical(value):

@@ -15,7 +15,7 @@ rule finetune:
         dtype=config["runtime"]["dtype"],
         autocast=config["runtime"]["autocast"],
         checkpoint=lambda w: f"{RESUME}/finetune/{w.family}/{w.size}/{w.task}/seed{w.seed}.pt",
-        code=code("robustness_scaling.stages.finetune_cell"),
+        code=task_code("robustness_scaling.stages.finetune_cell"),
     log:
         "logs/finetune/{family}/{size}/{task}/seed{seed}.log",
     benchmark:

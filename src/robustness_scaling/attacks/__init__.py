@@ -15,11 +15,18 @@ iteration.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from robustness_scaling.attack_configs import (
+    ATTACK_CONFIGS,
+    BEASTConfig,
+    GCGConfig,
+    RandomTokenConfig,
+)
 from robustness_scaling.attacks.base import (
     RECORD_COLUMNS,
     Attack,
@@ -29,16 +36,29 @@ from robustness_scaling.attacks.base import (
     attack_success_rate,
     correctly_classified,
 )
-from robustness_scaling.attacks.beast import BEAST, BEASTConfig
-from robustness_scaling.attacks.gcg import GCG, GCGConfig
-from robustness_scaling.attacks.random_token import RandomToken, RandomTokenConfig
-from robustness_scaling.generation import GenerationCheck
+from robustness_scaling.by_name import method_module
 
-ATTACKS: dict[str, tuple[type[Attack], type[AttackConfig]]] = {
-    GCG.name: (GCG, GCGConfig),
-    RandomToken.name: (RandomToken, RandomTokenConfig),
-    BEAST.name: (BEAST, BEASTConfig),
-}
+if TYPE_CHECKING:
+    from robustness_scaling.generation import GenerationCheck
+
+# Each method lives in the module of its name and is imported only when used, so that the code
+# fingerprint of a job covers the one method it runs (robustness_scaling.fingerprint).
+METHOD_CLASSES: dict[str, str] = {"gcg": "GCG", "random_token": "RandomToken", "beast": "BEAST"}
+
+
+def attack_class(method: str) -> type[Attack]:
+    """The class of attack method ``method``, importing its module only now."""
+    if method not in METHOD_CLASSES:
+        raise ValueError(f"unknown attack {method!r}; known attacks: {', '.join(METHOD_CLASSES)}")
+    return getattr(importlib.import_module(method_module(method)), METHOD_CLASSES[method])
+
+
+def __getattr__(name: str) -> Any:
+    """``from robustness_scaling.attacks import GCG`` still works, importing only GCG."""
+    methods = {cls: method for method, cls in METHOD_CLASSES.items()}
+    if name in methods:
+        return attack_class(methods[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_attack(
@@ -54,23 +74,22 @@ def build_attack(
     ``sampler`` is BEAST's proposal LM and is required for it only. ``check`` makes a causal-LM
     victim's success a judged greedy answer (generation tasks).
     """
-    if name not in ATTACKS:
-        raise ValueError(f"unknown attack {name!r}; known attacks: {', '.join(ATTACKS)}")
-    attack_cls, config_cls = ATTACKS[name]
+    attack_cls = attack_class(name)
+    config_cls = ATTACK_CONFIGS[name]
     fields = config_cls.__dataclass_fields__
     unknown = sorted(set(options or {}) - set(fields))
     if unknown:
         raise ValueError(f"unknown {name} options {unknown}; allowed: {', '.join(fields)}")
     config = config_cls(**(options or {}))
-    if attack_cls is BEAST:
+    if name == "beast":
         if sampler is None:
             raise ValueError("the beast attack needs a sampler LM")
-        return BEAST(model, tokenizer, sampler, config, check)
+        return attack_cls(model, tokenizer, sampler, config, check)
     return attack_cls(model, tokenizer, config, check)
 
 
 __all__ = [
-    "ATTACKS",
+    "METHOD_CLASSES",
     "BEAST",
     "GCG",
     "RECORD_COLUMNS",
@@ -82,7 +101,9 @@ __all__ = [
     "GCGConfig",
     "RandomToken",
     "RandomTokenConfig",
+    "attack_class",
     "attack_success_rate",
     "build_attack",
     "correctly_classified",
+    "method_module",
 ]

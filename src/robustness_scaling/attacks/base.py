@@ -28,7 +28,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -40,9 +40,11 @@ from robustness_scaling.atomic import atomic_path
 from robustness_scaling.attack_configs import AttackConfig
 from robustness_scaling.attacks.scoring import Layout, Scorer, Scores
 from robustness_scaling.attacks.tokens import encode_prompts
-from robustness_scaling.generation import GenerationCheck
-from robustness_scaling.judges import Verdicts
 from robustness_scaling.tasks.base import Example, Placement, attack_context, model_input
+
+if TYPE_CHECKING:
+    from robustness_scaling.generation import GenerationCheck
+    from robustness_scaling.judges import Verdicts
 
 RECORD_COLUMNS = (
     "example_id",

@@ -15,6 +15,8 @@ generator, so draws do not depend on batching or device.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -31,7 +33,9 @@ from robustness_scaling.attacks.base import (
 from robustness_scaling.attacks.scoring import Layout, Scorer, Scores
 from robustness_scaling.attacks.tokens import decode
 from robustness_scaling.flops import forward_flops
-from robustness_scaling.generation import GenerationCheck
+
+if TYPE_CHECKING:
+    from robustness_scaling.generation import GenerationCheck
 
 
 def gumbel_noise(generators: list[torch.Generator], rows: int, width: int) -> torch.Tensor:

@@ -15,6 +15,8 @@ and candidate scoring that reuses the cached prompt and the unchanged part of th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -25,7 +27,9 @@ from robustness_scaling.attacks.base import Attack, AttackState, Judged, RunInpu
 from robustness_scaling.attacks.scoring import Layout, Scores
 from robustness_scaling.attacks.tokens import decode, keeps_its_tokens
 from robustness_scaling.flops import forward_flops, training_flops
-from robustness_scaling.generation import GenerationCheck
+
+if TYPE_CHECKING:
+    from robustness_scaling.generation import GenerationCheck
 
 MAX_INIT_TRIES = 10_000
 

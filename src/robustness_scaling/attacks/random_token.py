@@ -10,6 +10,8 @@ fraction of examples broken by any of the first i draws.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -26,7 +28,9 @@ from robustness_scaling.attacks.base import (
 from robustness_scaling.attacks.scoring import Layout, Scores
 from robustness_scaling.attacks.tokens import decode
 from robustness_scaling.flops import forward_flops
-from robustness_scaling.generation import GenerationCheck
+
+if TYPE_CHECKING:
+    from robustness_scaling.generation import GenerationCheck
 
 
 class RandomToken(Attack):

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from robustness_scaling.atomic import read_json
+from robustness_scaling.by_name import generation_check
 from robustness_scaling.families import HUB_FAMILIES
 from robustness_scaling.finetune import FinetuneSettings, evaluate_as_is, finetune
-from robustness_scaling.generation import generation_check
 from robustness_scaling.runtime import (
     get_logger,
     mixed_precision,
