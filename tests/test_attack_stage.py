@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from robustness_scaling.attack_stage import AttackCell, BudgetFiles, run_attack_cell
+from robustness_scaling.attack_stage import AttackCell, run_attack_cell
 from robustness_scaling.attacks import Attack
+from robustness_scaling.attacks.resumable import AttackFiles
 from robustness_scaling.models import load_classifier, load_tokenizer
 from robustness_scaling.tasks.synthetic import password_match
 from robustness_scaling.tasks.words import english_words
@@ -45,7 +46,7 @@ def examples():
 
 def _run(cell, classifier_dir, examples, budgets, folder: Path, key="k", resume=None):
     outs = {
-        b: BudgetFiles(folder / f"budget{b}.parquet", folder / f"budget{b}.state.pt")
+        b: AttackFiles(folder / f"budget{b}.parquet", folder / f"budget{b}.state.pt")
         for b in budgets
     }
     run_attack_cell(
@@ -137,7 +138,7 @@ def test_killed_cell_resumes_from_its_checkpoint(classifier_dir, examples, tmp_p
     killed = tmp_path / "killed"
     with pytest.raises(KeyboardInterrupt):
         _run(cell, classifier_dir, examples, [1, 3], killed, resume=resume)
-    assert (resume / "state.pt").exists()
+    assert (resume / "attack_state.pt").exists()
     for path in killed.glob("budget*"):  # as Snakemake removes a failed job's outputs
         path.unlink()
     monkeypatch.setattr(Attack, "run", original)
@@ -155,7 +156,7 @@ def test_a_checkpoint_under_another_key_is_discarded(classifier_dir, examples, t
     resume = tmp_path / "resume"
     resume.mkdir()
     (resume / "key").write_text("old settings")
-    (resume / "state.pt").write_bytes(b"not a state")
+    (resume / "attack_state.pt").write_bytes(b"not a state")
     with caplog.at_level(logging.INFO, logger="test"):
         rerun = _run(cell, classifier_dir, examples, [2], tmp_path / "rerun", "new", resume)
     assert "the checkpoint in" in caplog.text and "starting afresh" in caplog.text

@@ -9,7 +9,8 @@ import pytest
 import torch
 from attack_fixtures import examples, tiny_causal_lm, tiny_classifier
 
-from robustness_scaling.attacks import GCG, AttackState, GCGConfig
+from robustness_scaling.attacks import GCG, GCGConfig
+from robustness_scaling.attacks.resumable import AttackFiles
 from robustness_scaling.attacks.tokens import (
     _rust_backend,
     decode,
@@ -148,10 +149,10 @@ def test_same_seed_same_records_other_seed_other_records(model, tokenizer):
 def test_resume_equals_straight_through(model, tokenizer, tmp_path):
     attack = GCG(model, tokenizer, SMALL)
     first = attack.run(examples(3), CHUNK, n_iterations=2)
-    first.state.save(tmp_path / "state.pt")
-    second = attack.run(
-        examples(3), CHUNK, n_iterations=2, state=AttackState.load(tmp_path / "state.pt")
-    )
+    saved = AttackFiles.checkpoint_in(tmp_path)
+    saved.save(first.records, first.state)
+    _, state = saved.load()
+    second = attack.run(examples(3), CHUNK, n_iterations=2, state=state)
     straight = _run(model, tokenizer, its=4)
     _assert_same(pd.concat([first.records, second.records]), straight)
 

@@ -26,7 +26,8 @@ import pandas as pd
 import torch
 
 from robustness_scaling.atomic import atomic_path
-from robustness_scaling.attacks import AttackState, build_attack, correctly_classified
+from robustness_scaling.attacks import build_attack, correctly_classified
+from robustness_scaling.attacks.resumable import AttackFiles, Progress, resumed, run_resumable
 from robustness_scaling.by_name import generation_check
 from robustness_scaling.models import load_causal_lm, load_classifier, load_tokenizer
 from robustness_scaling.runtime import PROGRESS, provenance
@@ -49,30 +50,6 @@ class AttackCell:
         if self.position is None:
             return get_task(task).placement
         return Placement(position=self.position)
-
-
-@dataclass(frozen=True)
-class BudgetFiles:
-    """One budget's outputs: its records (iterations 0..budget) and the state continuing it."""
-
-    records: Path
-    state: Path
-
-    @property
-    def paths(self) -> tuple[Path, Path]:
-        return self.records, self.state
-
-
-def _save(records: pd.DataFrame, state: AttackState | None, files: BudgetFiles) -> None:
-    with atomic_path(files.records) as tmp:
-        records.to_parquet(tmp, index=False)
-    with atomic_path(files.state) as tmp:
-        torch.save(None if state is None else state.__dict__, tmp)
-
-
-def _load(files: BudgetFiles) -> tuple[pd.DataFrame, AttackState | None]:
-    saved = torch.load(files.state, weights_only=True)
-    return pd.read_parquet(files.records), None if saved is None else AttackState(**saved)
 
 
 def _link(source: Path, target: Path) -> None:
@@ -110,12 +87,12 @@ class LadderStore(KeyedFolder):
     def __init__(self, folder: Path, key: str, log: logging.Logger) -> None:
         super().__init__(folder, key, log, "stored budgets")
 
-    def _files(self, budget: int) -> BudgetFiles:
-        return BudgetFiles(
+    def _files(self, budget: int) -> AttackFiles:
+        return AttackFiles(
             self.folder / f"budget{budget}.parquet", self.folder / f"budget{budget}.state.pt"
         )
 
-    def restore(self, budget: int, out: BudgetFiles) -> bool:
+    def restore(self, budget: int, out: AttackFiles) -> bool:
         """Put the stored budget at ``out`` (touched: Snakemake sees it made now); False when the
         store does not hold it."""
         stored = self._files(budget)
@@ -126,7 +103,7 @@ class LadderStore(KeyedFolder):
             os.utime(target)
         return True
 
-    def keep(self, budget: int, out: BudgetFiles) -> None:
+    def keep(self, budget: int, out: AttackFiles) -> None:
         for source, target in zip(out.paths, self._files(budget).paths, strict=True):
             _link(source, target)
 
@@ -137,7 +114,7 @@ def run_attack_cell(
     examples: list[Example],
     task_settings: Mapping[str, Any],
     model_dir: str | Path,
-    outs: Mapping[int, BudgetFiles],
+    outs: Mapping[int, AttackFiles],
     sampler_source: str | None,
     metadata: Mapping[str, Any],
     *,
@@ -166,7 +143,7 @@ def run_attack_cell(
     restored = []
     while budgets and ladder.restore(budgets[0], outs[budgets[0]]):
         restored.append(budgets.pop(0))
-        records, state = _load(outs[restored[-1]])
+        records, state = outs[restored[-1]].load()
     if restored:
         log.info("budgets %s restored from %s", restored, store, extra=PROGRESS)
     if not budgets:
@@ -196,46 +173,27 @@ def run_attack_cell(
         f" (judge {check.judge.name})" if check else "",
         extra=PROGRESS,
     )
-    checkpoint = BudgetFiles(resume / "records.parquet", resume / "state.pt")
+    checkpoint = AttackFiles.checkpoint_in(resume)
     KeyedFolder(resume, key, log, "the checkpoint")
-    done = -1 if state is None else state.iteration
-    if checkpoint.state.is_file():
-        saved_records, saved = _load(checkpoint)
-        if saved is not None and saved.iteration > done:  # not one its budget already passed
-            records, state, done = saved_records, saved, saved.iteration
-            log.info("resumed from %s at iteration %d", resume, done)
-    first = max(done, 0)
+    records, state = resumed(checkpoint, records, state, log)
+    progress = Progress(log, budgets[-1], started=started)
     for budget in budgets:
-        judge_at = [budget] if task_settings.get("judge_at") == "budgets" else None
-        chunk = cell.checkpoint_iterations or budget
-        while keep and done < budget:
-            steps = min(chunk, budget - max(done, 0))
-            result = attack.run(
+        if keep:
+            records, state = run_resumable(
+                attack,
                 [examples[i] for i in keep],
                 cell.placement(task),
                 include_instructions,
-                n_iterations=steps,
-                state=state,
                 example_ids=keep,
-                judge_at=judge_at,
+                until=budget,
+                records=records,
+                state=state,
+                chunk=cell.checkpoint_iterations,
+                checkpoint=checkpoint,
+                progress=progress,
+                judge_at=[budget] if task_settings.get("judge_at") == "budgets" else None,
+                columns=provenance(model),
             )
-            # Each row says how it was made: a smaller budget's rows may come from another job.
-            made = result.records.assign(**provenance(model))
-            records = pd.concat([records, made], ignore_index=True)
-            state, done = result.state, result.state.iteration
-            last = result.records[result.records["iteration"] == done]["success"]
-            elapsed = time.monotonic() - started
-            log.info(
-                "iteration %d/%d: ASR %s (%.0fs, eta %.0fs)",
-                done,
-                budgets[-1],
-                "not judged here" if last.isna().all() else f"{last.mean():.3f}",
-                elapsed,
-                elapsed / max(done - first, 1) * (budgets[-1] - done),
-                extra=PROGRESS,
-            )
-            if done < budget:
-                _save(records, state, checkpoint)
         records = records.assign(
             **metadata,
             attack=cell.name,
@@ -246,9 +204,8 @@ def run_attack_cell(
             n_params=model.num_parameters(),
             judge=check.judge.name if check else "",
         )
-        _save(records, state, outs[budget])
+        outs[budget].save(records, state)
         ladder.keep(budget, outs[budget])
-        for path in checkpoint.paths:
-            path.unlink(missing_ok=True)
+        checkpoint.remove()
     shutil.rmtree(resume, ignore_errors=True)
     return records

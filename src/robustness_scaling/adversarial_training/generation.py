@@ -1,9 +1,9 @@
 """Generating a round's adversarial examples: the training attack on the current model.
 
-The attack runs in chunks of ``checkpoint_iterations``, saving records and state after each,
-so a killed round restarts where its attack stopped; a finished attack is saved too, so a round
-killed while training does not attack again. Attacks continue exactly, so the result is that of
-one run straight through.
+The attack runs in chunks of ``checkpoint_iterations``
+(:func:`~robustness_scaling.attacks.resumable.run_resumable`), saving records and state after
+each, so a killed round restarts where its attack stopped; a finished attack is saved too, so a
+round killed while training does not attack again.
 """
 
 from __future__ import annotations
@@ -17,12 +17,9 @@ import numpy as np
 import pandas as pd
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from robustness_scaling.atomic import atomic_path
-from robustness_scaling.attacks import AttackState, build_attack
-from robustness_scaling.runtime import PROGRESS
+from robustness_scaling.attacks import build_attack
+from robustness_scaling.attacks.resumable import AttackFiles, Progress, resumed, run_resumable
 from robustness_scaling.tasks.base import Example, Placement
-
-ATTACK_CHECKPOINT_FILES = ("attack_records.parquet", "attack_state.pt")
 
 
 def attack_seed(options_seed: int, seed: int, round_index: int) -> int:
@@ -56,36 +53,21 @@ def generate_adversarial_examples(
     RandomToken's first success or last draw, BEAST's best) and the FLOPs of all records.
     """
     attack = build_attack(method, model, tokenizer, options, sampler)
-    records, state = pd.DataFrame(), None
-    saved = tuple(resume / name for name in ATTACK_CHECKPOINT_FILES) if resume else None
-    if saved is not None and saved[1].exists():
-        records, state = pd.read_parquet(saved[0]), AttackState.load(saved[1])
-        log.info("attack resumed from %s at iteration %d", resume, state.iteration)
-    done = -1 if state is None else state.iteration
-    chunk = checkpoint_iterations or n_iterations
-    while done < n_iterations:
-        result = attack.run(
-            examples,
-            placement,
-            include_instructions,
-            n_iterations=min(chunk, n_iterations - max(done, 0)),
-            state=state,
-            example_ids=example_ids,
-        )
-        records = pd.concat([records, result.records], ignore_index=True)
-        state, done = result.state, result.state.iteration
-        last = result.records[result.records["iteration"] == done]
-        log.info(
-            "attack iteration %d/%d: ASR %.3f",
-            done,
-            n_iterations,
-            last["success"].mean(),
-            extra=PROGRESS,
-        )
-        if saved is not None:
-            with atomic_path(saved[0]) as tmp:
-                records.to_parquet(tmp, index=False)
-            state.save(saved[1])
+    checkpoint = AttackFiles.checkpoint_in(resume) if resume else None
+    records, state = resumed(checkpoint, pd.DataFrame(), None, log)
+    records, _ = run_resumable(
+        attack,
+        examples,
+        placement,
+        include_instructions,
+        example_ids=example_ids,
+        until=n_iterations,
+        records=records,
+        state=state,
+        chunk=checkpoint_iterations,
+        checkpoint=checkpoint,
+        progress=Progress(log, n_iterations, label="attack "),
+    )
     final = records[records["iteration"] == n_iterations].set_index("example_id")
     final = final.loc[list(example_ids), ["attack_text", "success", "loss"]].reset_index()
     return final, int(records["flops"].sum())

@@ -1,4 +1,4 @@
-"""One adversarial-training round (PAPER_SPEC §6), resumable.
+"""One adversarial-training round (docs/method.md "Adversarial training"), resumable.
 
 Read top to bottom: load round k−1's model and pool; attack ``examples_per_round`` clean
 training examples with the current model; add every attacked example to the pool with its true
@@ -25,7 +25,6 @@ import torch
 import torch.nn.functional as F
 
 from robustness_scaling.adversarial_training.generation import (
-    ATTACK_CHECKPOINT_FILES,
     attack_seed,
     generate_adversarial_examples,
 )
@@ -37,6 +36,7 @@ from robustness_scaling.adversarial_training.pool import (
 )
 from robustness_scaling.adversarial_training.schedule import attack_iterations
 from robustness_scaling.atomic import atomic_path, read_json
+from robustness_scaling.attacks.resumable import AttackFiles
 from robustness_scaling.finetune import CONTEXT_MARGIN, clean_accuracy, tokenize_examples
 from robustness_scaling.models import load_classifier, load_tokenizer, pad_batch, save_model_dir
 from robustness_scaling.runtime import PROGRESS
@@ -372,6 +372,7 @@ def adversarial_round(
 
     save_model_dir(out_dir, model, tokenizer, metrics, extra=pool_and_examples)
     if resume is not None:
-        for name in (*ATTACK_CHECKPOINT_FILES, LOSSES_FILE, TRAIN_CHECKPOINT):
+        AttackFiles.checkpoint_in(resume).remove()
+        for name in (LOSSES_FILE, TRAIN_CHECKPOINT):
             (resume / name).unlink(missing_ok=True)
     return metrics

@@ -3,8 +3,8 @@
 An attack is built from a victim model, its tokenizer and a config dataclass, then
 :meth:`Attack.run` attacks many examples at once for ``n_iterations`` and returns one record per
 example and iteration plus an :class:`AttackState`. Passing that state to a later ``run`` continues
-the attack; the records are those of one run straight through (PAPER_SPEC §4: no early stop,
-so a budget of c iterations is a prefix of any larger budget).
+the attack; the records are those of one run straight through (docs/method.md "Attacks": no
+early stop, so a budget of c iterations is a prefix of any larger budget).
 
 Iteration 0 is the clean prompt, tokenized whole as the victim normally reads it, so examples
 kept by :func:`correctly_classified` have ASR 0 there. Every later record is true of the text it
@@ -26,8 +26,7 @@ import copy
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -36,7 +35,6 @@ import torch
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from robustness_scaling.atomic import atomic_path
 from robustness_scaling.attack_configs import AttackConfig
 from robustness_scaling.attacks.scoring import Layout, Scorer, Scores
 from robustness_scaling.attacks.tokens import encode_prompts
@@ -62,7 +60,8 @@ RECORD_COLUMNS = (
 
 @dataclass
 class AttackState:
-    """Everything needed to continue an attack: saved with ``torch.save`` or :meth:`save`.
+    """Everything needed to continue an attack (saved by
+    :class:`~robustness_scaling.attacks.resumable.AttackFiles`).
 
     ``current`` holds, per example, what the latest record reports (GCG's current suffix, the
     first RandomToken success, BEAST's best-so-far); ``extra`` holds attack-specific tensors.
@@ -80,16 +79,6 @@ class AttackState:
     current_success: Tensor
     extra: dict[str, Any] = field(default_factory=dict)
     current_generation: list[str] = field(default_factory=list)
-
-    def save(self, path: str | Path) -> None:
-        """Write atomically (temp file, then rename), so a killed job never leaves half a state."""
-        with atomic_path(path) as tmp:
-            torch.save(asdict(self), tmp)
-
-    @classmethod
-    def load(cls, path: str | Path) -> AttackState:
-        """Read a state written by :meth:`save` (plain tensors and lists: ``weights_only``)."""
-        return cls(**torch.load(path, weights_only=True))
 
 
 @dataclass
@@ -226,7 +215,8 @@ def correctly_classified(
     batch_size: int = 512,
     check: GenerationCheck | None = None,
 ) -> list[int]:
-    """Indices of the examples the victim gets right: the only ones attacked (PAPER_SPEC §4).
+    """Indices of the examples the victim gets right: the only ones attacked (docs/method.md
+    "Attacks").
 
     With a ``check``, a generative victim is right when the judge finds its clean answer correct.
     """

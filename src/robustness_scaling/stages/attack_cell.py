@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from robustness_scaling.attack_stage import AttackCell, BudgetFiles, run_attack_cell
+from robustness_scaling.attack_stage import AttackCell, run_attack_cell
+from robustness_scaling.attacks.resumable import AttackFiles
 from robustness_scaling.binding import binding_key
 from robustness_scaling.runtime import (
     get_logger,
@@ -59,7 +60,7 @@ def attack_cell(
             read_split(validation, cell.n_val),
             task_settings,
             model_dir,
-            {budget: BudgetFiles(*files) for budget, files in outs.items()},
+            {budget: AttackFiles(*files) for budget, files in outs.items()},
             sampler,
             metadata,
             resume=resume,
