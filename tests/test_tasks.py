@@ -1,4 +1,4 @@
-"""Task generation follows PAPER_SPEC §2 exactly; attack text lands where each task says."""
+"""Task generation follows docs/method.md "Tasks"; attack text lands where each task says."""
 
 from __future__ import annotations
 

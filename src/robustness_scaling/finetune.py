@@ -1,4 +1,4 @@
-"""Full finetuning of a victim (PAPER_SPEC §3), resumable.
+"""Full finetuning of a victim (docs/method.md "Models and finetuning"), resumable.
 
 A classification task trains a two-class sequence classifier; a generation task trains the
 causal LM to write the answer (``gen_target`` then end-of-text), with the loss on the answer

@@ -1,4 +1,4 @@
-"""FLOP accounting used everywhere in the study (PAPER_SPEC §5).
+"""FLOP accounting used everywhere in the study (docs/method.md "Compute").
 
 A forward pass costs 2·N·T and a backward pass 4·N·T, where N counts all parameters
 (embeddings and head included) and T is the number of token positions in the batch, padding

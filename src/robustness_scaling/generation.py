@@ -1,8 +1,8 @@
 """Greedy generation after (attacked) prompts, batched, with its FLOPs, and the judged verdicts.
 
-Generation tasks are won or lost on what the victim writes (PAPER_SPEC §4), so every attack
-record of a generative victim comes from an actual greedy continuation of the prompt as the
-victim would receive it: the full text, tokenized whole. Batches are left-padded (the new tokens
+Generation tasks are won or lost on what the victim writes (docs/method.md "Evaluations"), so
+every attack record of a generative victim comes from an actual greedy continuation of the prompt as
+the victim would receive it: the full text, tokenized whole. Batches are left-padded (the new tokens
 line up) and sorted by length so little padding is computed.
 """
 
@@ -46,8 +46,8 @@ def greedy_generate(
 ) -> Generations:
     """Greedy continuations of ``prompts`` of at most ``max_new_tokens`` tokens (stopping at eos).
 
-    FLOPs follow PAPER_SPEC §5's convention for cached passes: each new token is counted as a
-    forward pass over the whole sequence so far, 2·N·(T + i) for the i-th new token.
+    FLOPs follow the convention of docs/method.md "Compute" for cached passes: each new token is
+    counted as a forward pass over the whole sequence so far, 2·N·(T + i) for the i-th new token.
     """
     encoded = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
     eos = _eos_ids(model, tokenizer)

@@ -1,6 +1,7 @@
 """Judges of generated answers: did the attack make the model say what the attacker wanted?
 
-A generation task's victim is scored on what it writes after the attacked prompt (PAPER_SPEC §4).
+A generation task's victim is scored on what it writes after the attacked prompt
+(docs/method.md "Evaluations").
 A judge reads each example, its prompt and the generation, and returns two verdicts: *success*
 (the attack got what it wanted) and *correct* (the model behaved as intended, e.g. answered the
 true label or refused). Only examples answered correctly on the clean prompt are attacked, as

@@ -1,4 +1,4 @@
-"""Metrics of PAPER_SPEC §5 and §7, computed from the attacks table (``tables.py``).
+"""Metrics of docs/method.md "Metrics" and "Figures", from the attacks table (``tables.py``).
 
 - ``laplace_smooth`` and ``logit10``: the y-transform of every logit-ASR plot. Smoothing keeps
   ASR of exactly 0 or 1 finite on a logit axis.
@@ -52,7 +52,7 @@ def smoothed_logit_asr(asr, n):
 
 
 def with_compute_fractions(table: pd.DataFrame) -> pd.DataFrame:
-    """Add the x-axis columns of PAPER_SPEC §5 to a copy of the table.
+    """Add the x-axis columns of docs/method.md "Metrics" to a copy of the table.
 
     - ``attack_flops_fraction_pretrain``: cumulative total attack FLOPs (over attacked examples)
       at this iteration, averaged over seeds, divided by pretraining FLOPs. The paper writes this
@@ -103,9 +103,9 @@ def fit_ols(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) ->
 def size_slopes(table: pd.DataFrame) -> pd.DataFrame:
     """Per size, the OLS slope of ``logit10(ASR)`` on ``log10(attack compute fraction)``.
 
-    Points are every iteration of every seed. As PAPER_SPEC §5 specifies, ASR here is *not*
-    smoothed and points with ASR of exactly 0 or 1 are dropped (their logit is infinite); so is
-    iteration 0 (no compute, log undefined). One row per ``SLOPE_GROUP`` × size, with ``slope``,
+    Points are every iteration of every seed. As docs/method.md "Metrics" specifies, ASR here is
+    *not* smoothed and points with ASR of exactly 0 or 1 are dropped (their logit is infinite); so
+    is iteration 0 (no compute, log undefined). One row per ``SLOPE_GROUP`` × size, with ``slope``,
     ``intercept``, ``r2`` and ``n_points`` (NaN slope where fewer than two points remain).
     """
     data = with_compute_fractions(table)
@@ -186,13 +186,14 @@ def offense_defense(
     per_example: Literal["validation", "attacked"] = "validation",
 ) -> pd.DataFrame:
     """Per model × round × evaluation attack × target ASR: attack compute to reach the target,
-    and the defense compute spent, both as fractions of pretraining (PAPER_SPEC §7, type 6).
+    and the defense compute spent, both as fractions of pretraining (docs/method.md "Figures",
+    type 6).
 
-    Per-example attack compute follows PAPER_SPEC §5: the total over attacked examples divided by
-    ``n_val`` (``per_example="validation"``); ``"attacked"`` divides by ``n_attacked`` instead (the
-    table's ``attack_flops_per_example``). ``reached`` is False and the compute columns NaN where
-    the curve never reaches the target within its iterations: the needed compute is then only
-    known to exceed ``max_attack_flops_per_example``.
+    Per-example attack compute follows docs/method.md "Metrics": the total over attacked examples
+    divided by ``n_val`` (``per_example="validation"``); ``"attacked"`` divides by ``n_attacked``
+    instead (the table's ``attack_flops_per_example``). ``reached`` is False and the compute columns
+    NaN where the curve never reaches the target within its iterations: the needed compute is then
+    only known to exceed ``max_attack_flops_per_example``.
 
     ``iteration_to_reach`` is fractional where interpolated. Defense compute is this seed's own;
     figures average it over seeds for the x axis, as the paper does.

@@ -304,7 +304,8 @@ def synthetic_table(
     Logit10 ASR grows linearly in log10 attack compute, larger models are more robust and
     attack scaling is slower for them, and every adversarial-training round lowers the ASR. ASR is
     drawn binomially over the attacked examples (so exact 0s and 1s occur, as in real runs), and
-    FLOPs follow PAPER_SPEC §5 (GCG ≈ 262·N·T per example-iteration, pretraining 6·N·D). The
+    FLOPs follow docs/method.md "Compute" (GCG ≈ 262·N·T per example-iteration, pretraining
+    6·N·D). The
     default pretraining corpus is smaller than Pythia's 3e11 tokens so that a few rounds span
     the paper's defense budgets (1e-4 to 5e-3 of pretraining).
 

@@ -1,4 +1,4 @@
-"""Adversarial training as a chain of cached rounds (PAPER_SPEC §6).
+"""Adversarial training as a chain of cached rounds (docs/method.md "Adversarial training").
 
 Round 0 is the finetuned model. Round k is made from round k−1's directory by
 :func:`adversarial_round`: attack fresh training examples with the current model, add them all

@@ -3,7 +3,8 @@
 The pool is a table in order of addition (oldest first) with one row per adversarial example:
 the example's columns (attack text already in place, true labels kept), where it came from,
 how the attack went, and ``latest_loss``, its loss the last time it was trained on (+inf
-until then). PAPER_SPEC §6 samples a round's adversarial examples without replacement with
+until then). docs/method.md "Adversarial training": a round's adversarial examples are drawn
+without replacement with
 p ∝ exp(decay·(rank − max rank)), rank = (1 − w)·time_rank + w·loss_rank, favouring recent
 examples and examples the model still gets wrong.
 

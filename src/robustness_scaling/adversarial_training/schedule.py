@@ -1,7 +1,7 @@
 """Rounds per size, which rounds are evaluated, and how strong each round's training attack is.
 
 All pure functions of config values, so the workflow can call them while it builds the DAG
-(PAPER_SPEC §6).
+(docs/method.md "Adversarial training").
 """
 
 from __future__ import annotations

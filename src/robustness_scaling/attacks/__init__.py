@@ -1,4 +1,6 @@
-"""Batched, resumable attacks on the study's victims: GCG, RandomToken and BEAST (PAPER_SPEC §4).
+"""Batched, resumable attacks on the study's victims: GCG, RandomToken and BEAST.
+
+The method is docs/method.md "Attacks".
 
 Usage::
 

@@ -1,8 +1,8 @@
 """BEAST (Sadasivan et al. 2024): beam search over attack tokens proposed by a small LM.
 
-As the paper ran it (PAPER_SPEC §4): every iteration each beam asks the sampler (the family's
-smallest base LM, e.g. pythia-14m, sharing the victim's tokenizer) for ``branch_factor`` next
-tokens, drawn without replacement from the softmax of its logits given ``before + beam``; the
+As the paper ran it (docs/method.md "Attacks"): every iteration each beam asks the sampler (the
+family's smallest base LM, e.g. pythia-14m, sharing the victim's tokenizer) for ``branch_factor``
+next tokens, drawn without replacement from the softmax of its logits given ``before + beam``; the
 victim's loss toward the proxy label ranks all beam × token candidates and the best
 ``beam_width`` become the new beams. The suffix grows one token per iteration, so it is as long
 as the iteration count; each record reports the best candidate seen so far. Beams are token

@@ -1,4 +1,4 @@
-"""Greedy Coordinate Gradient (Zou et al. 2023) as the paper ran it (PAPER_SPEC §4).
+"""Greedy Coordinate Gradient (Zou et al. 2023) as the paper ran it (docs/method.md "Attacks").
 
 Per iteration and example: the gradient of the loss w.r.t. a one-hot encoding of the attack
 tokens ranks, at each position, the ``top_k`` tokens whose swap should lower the loss most

@@ -1,4 +1,4 @@
-"""RandomToken: the paper's baseline attack (PAPER_SPEC §4).
+"""RandomToken: the paper's baseline attack (docs/method.md "Attacks").
 
 Each iteration draws ``n_attack_tokens`` ordinary tokens uniformly and independently, decodes
 them and inserts the text in the attack slot; there is no retokenization check, so the victim

@@ -69,7 +69,8 @@ class Layout:
         return list(zip(self.before_ids, self.after_ids, strict=True))
 
     def prompt_len(self, n_attack: int) -> np.ndarray:
-        """Tokens in each full prompt with ``n_attack`` attack tokens: the T of PAPER_SPEC §5."""
+        """Tokens in each full prompt with ``n_attack`` attack tokens: the T of docs/method.md
+        "Compute"."""
         return self.before_len + n_attack + self.suffix_len
 
 

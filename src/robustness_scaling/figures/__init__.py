@@ -1,4 +1,4 @@
-"""The study's figures (PAPER_SPEC §7), each drawn from the attacks table alone.
+"""The study's figures (docs/method.md "Figures"), each drawn from the attacks table alone.
 
 Each ``plot_*`` function takes the table (``robustness_scaling.tables``), a path stem and
 ``FigureOptions``, writes ``stem.png`` and ``stem.pdf``, and returns their paths. A figure whose

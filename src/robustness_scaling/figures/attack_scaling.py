@@ -2,8 +2,8 @@
 
 x is the cumulative attack compute (total over the attacked examples, averaged over seeds) as a
 fraction of the model's pretraining compute, on a log axis; y is the Laplace-smoothed ASR on a
-logit10 axis (PAPER_SPEC §5), median and min–max over seeds. On these axes the paper's curves
-are close to straight lines, whose slopes figure type 3 compares across sizes.
+logit10 axis (docs/method.md "Metrics"), median and min–max over seeds. On these axes the
+paper's curves are close to straight lines, whose slopes figure type 3 compares across sizes.
 
 ``plot_attack_scaling`` shows the finetuned models; ``plot_attack_scaling_adversarial`` shows
 adversarially trained ones, for each size at the first round whose defense compute reaches each

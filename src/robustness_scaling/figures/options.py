@@ -9,7 +9,8 @@ from typing import Any, Literal
 from robustness_scaling.attack_configs import ATTACK_CONFIGS
 from robustness_scaling.metrics import DEFAULT_TARGETS
 
-# PAPER_SPEC §7: GCG/BEAST iteration 10 (Spam, IMDB, PM), 2 (WL, Helpful, Harmless), RT 1200.
+# docs/method.md "Figures": GCG/BEAST iteration 10 (Spam, IMDB, PM), 2 (WL, Helpful, Harmless),
+# RT 1200.
 PAPER_SIZE_ITERATIONS: dict[str, int] = {
     "gcg": 10,
     "beast": 10,
@@ -20,7 +21,8 @@ PAPER_SIZE_ITERATIONS: dict[str, int] = {
         for attack in ("gcg", "beast")
     },
 }
-# PAPER_SPEC §6: adversarially trained models are compared at ASR@128 (BEAST: @25).
+# docs/method.md "Adversarial training": adversarially trained models are compared at ASR@128
+# (BEAST: @25).
 PAPER_DEFENSE_ITERATIONS: dict[str, int] = {"beast": 25}
 
 

@@ -1,4 +1,4 @@
-"""Figure type 1: finetuned models' robustness against model size (PAPER_SPEC §7).
+"""Figure type 1: finetuned models' robustness against model size (docs/method.md "Figures").
 
 Top row of each task: ASR at a fixed attack iteration against parameter count, median and
 min–max over seeds, one panel per evaluation attack. Below it: accuracy before and after the

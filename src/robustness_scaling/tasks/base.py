@@ -1,6 +1,6 @@
 """The example format shared by every task, and where an attack's text goes in it.
 
-Every example carries the study's columns (PAPER_SPEC §2): the model input is
+Every example carries the study's columns (docs/method.md "Tasks"): the model input is
 ``instructions + "".join(content) + answer_prompt``. Attacks never build strings themselves;
 they ask :func:`attack_context` for the text before and after the attack slot, so the same
 attack code serves the overwritable chunk of the synthetic tasks and the perturb positions

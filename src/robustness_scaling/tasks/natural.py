@@ -1,6 +1,6 @@
 """Natural-text tasks (Spam, IMDB, Helpful, Harmless, StrongREJECT) loaded with ``datasets``.
 
-The same code reads the hub datasets named in PAPER_SPEC §2 and local jsonl / parquet / csv
+The same code reads the hub datasets named in docs/method.md "Tasks" and local jsonl / parquet / csv
 files. Local files need only ``content`` and ``clf_label`` (under any column names mapped in the
 config); the other study columns are filled from the task's definition. A generation task
 (StrongREJECT) needs only ``content`` (its forbidden prompts) and may have no train split: its

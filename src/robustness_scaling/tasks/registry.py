@@ -25,7 +25,7 @@ def _preference(quality: str) -> str:
 
 @dataclass(frozen=True)
 class HubSource:
-    """Where a natural-text task lives on the hub (PAPER_SPEC §2, stable revisions)."""
+    """Where a natural-text task lives on the hub (docs/method.md "Tasks", stable revisions)."""
 
     name: str
     revision: str
@@ -83,7 +83,7 @@ HUB_SOURCES: dict[str, HubSource] = {
     "imdb": HubSource("AlignmentResearch/IMDB", "2.1.0"),
     "helpful": HubSource("AlignmentResearch/Helpful", "2.0.0"),
     "harmless": HubSource("AlignmentResearch/Harmless", "2.0.0"),
-    # PAPER_SPEC §2 pins a revision below 2.1.0; validation split only.
+    # docs/method.md "Tasks" pins a revision below 2.1.0; validation split only.
     "strongreject": HubSource("AlignmentResearch/StrongREJECT", "2.0.0"),
 }
 

@@ -1,4 +1,4 @@
-"""PasswordMatch and WordLength, generated offline exactly as PAPER_SPEC §2 describes."""
+"""PasswordMatch and WordLength, generated offline exactly as docs/method.md "Tasks" describes."""
 
 from __future__ import annotations
 
