@@ -74,6 +74,15 @@ def test_make_all_figures_validates_the_table(table, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_the_same_table_gives_the_same_bytes(table, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")  # as if drawn a day apart
+    first = FIGURES["slopes_vs_size"](table, tmp_path / "first", None)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "86400")
+    second = FIGURES["slopes_vs_size"](table, tmp_path / "second", None)
+    for a, b in zip(sorted(first), sorted(second), strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
 def test_stems_with_dots_keep_them(table, tmp_path):
     paths = FIGURES["slopes_vs_size"](table, tmp_path / "pythia-1.4b", None)
     assert sorted(p.name for p in paths) == ["pythia-1.4b.pdf", "pythia-1.4b.png"]

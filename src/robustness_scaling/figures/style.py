@@ -227,13 +227,15 @@ def save_figure(fig: Figure, stem: str | Path, formats: Sequence[str] = FORMATS)
     """Write ``stem.png`` and ``stem.pdf`` atomically and close the figure; return the paths.
 
     The suffix is appended, never substituted, so stems such as ``pythia-1.4b`` keep their dot.
+    A PDF carries no creation date, so the same table always gives the same bytes.
     """
     written = []
     try:
         for fmt in formats:
             path = Path(f"{stem}.{fmt}")
+            metadata = {"CreationDate": None} if fmt == "pdf" else None
             with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=fmt, dpi=DPI)
+                fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata)
             written.append(path)
     finally:
         plt.close(fig)
