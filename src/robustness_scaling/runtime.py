@@ -10,12 +10,14 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from robustness_scaling.atomic import write_json
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 AUTOCAST_CHOICES = ("auto", "float32", "bfloat16")
@@ -98,13 +100,8 @@ def cpu_bfloat16_speedup(measure: Callable[[bool], float] = _matmul_seconds) -> 
     known = json.loads(path.read_text()) if path.is_file() else {}
     if key not in known:
         known[key] = measure(False) / measure(True)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
-            tmp.replace(path)
-        except OSError:
-            pass  # a read-only home: measure again next time
+        with suppress(OSError):  # a read-only home: measure again next time
+            write_json(path, known)
     return float(known[key])
 
 

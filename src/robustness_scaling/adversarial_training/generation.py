@@ -55,7 +55,7 @@ def generate_adversarial_examples(
     attack = build_attack(method, model, tokenizer, options, sampler)
     checkpoint = AttackFiles.checkpoint_in(resume) if resume else None
     records, state = resumed(checkpoint, pd.DataFrame(), None, log)
-    records, _ = run_resumable(
+    records, state = run_resumable(
         attack,
         examples,
         placement,
@@ -68,6 +68,8 @@ def generate_adversarial_examples(
         checkpoint=checkpoint,
         progress=Progress(log, n_iterations, label="attack "),
     )
+    if checkpoint is not None:  # a round killed while training does not attack again
+        checkpoint.save(records, state)
     final = records[records["iteration"] == n_iterations].set_index("example_id")
     final = final.loc[list(example_ids), ["attack_text", "success", "loss"]].reset_index()
     return final, int(records["flops"].sum())

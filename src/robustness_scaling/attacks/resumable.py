@@ -124,8 +124,10 @@ def run_resumable(
 ) -> tuple[pd.DataFrame, AttackState | None]:
     """Continue the attack from ``state`` (``records``: iterations so far) to iteration
     ``until``, ``chunk`` iterations at a time (0: at once), saving the records so far and the
-    state to ``checkpoint`` after each chunk. ``columns`` are added to the new rows (e.g. the
-    precision they were made in: a job's earlier rows may come from another job)."""
+    state to ``checkpoint`` after each chunk that stops short of ``until`` (the caller saves the
+    finished attack where it belongs: a budget's outputs, a round's checkpoint). ``columns`` are
+    added to the new rows (e.g. the precision they were made in: a job's earlier rows may come
+    from another job)."""
     done = -1 if state is None else state.iteration
     if progress.first is None:
         progress.first = max(done, 0)
@@ -143,6 +145,6 @@ def run_resumable(
         records = pd.concat([records, made], ignore_index=True)
         state, done = result.state, result.state.iteration
         progress.report(done, made)
-        if checkpoint is not None:
+        if checkpoint is not None and done < until:
             checkpoint.save(records, state)
     return records, state
