@@ -19,9 +19,9 @@ from transformers import (
     Qwen2ForSequenceClassification,
 )
 
+from robustness_scaling.models.tiny import train_tokenizer
 from robustness_scaling.tasks.base import Example
 from robustness_scaling.tasks.synthetic import password_match
-from robustness_scaling.tiny_family import train_tokenizer
 
 WORDS = (
     "apple",

@@ -26,7 +26,7 @@ def corpus() -> list[str]:
 
 @pytest.fixture(scope="session")
 def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory, corpus: list[str]) -> Path:
-    from robustness_scaling.tiny_family import train_tokenizer
+    from robustness_scaling.models.tiny import train_tokenizer
 
     path = tmp_path_factory.mktemp("tokenizer")
     train_tokenizer(corpus, 300, path)
@@ -38,7 +38,7 @@ def save_random_lm(config, path: Path, tokenizer_dir: Path) -> Path:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from robustness_scaling.models import load_tokenizer
+    from robustness_scaling.models.load import load_tokenizer
 
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(config).save_pretrained(path)
@@ -49,7 +49,7 @@ def save_random_lm(config, path: Path, tokenizer_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def neox_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -> Path:
     """A small random GPT-NeoX (Pythia architecture) LM directory."""
-    from robustness_scaling.tiny_family import gpt_neox_config
+    from robustness_scaling.models.tiny import gpt_neox_config
 
     config = gpt_neox_config({"hidden_size": 32, "num_layers": 2, "num_heads": 2}, 300, 0)
     path = save_random_lm(config, tmp_path_factory.mktemp("neox"), tokenizer_dir)

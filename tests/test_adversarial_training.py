@@ -19,20 +19,21 @@ from robustness_scaling.adversarial_training import (
     attack_iterations,
     evaluation_rounds,
     number_of_rounds,
+    ramp_horizon,
     rank_weights,
     sample_training_set,
     training_mix,
-    training_round,
 )
-from robustness_scaling.adversarial_training.training_round import (
-    AdversarialTrainingSettings,
-    adversarial_round,
-)
+from robustness_scaling.adversarial_training import round as round_module
+from robustness_scaling.adversarial_training.round import adversarial_round
+from robustness_scaling.adversarial_training.settings import AdversarialTrainingSettings
 from robustness_scaling.attacks import Attack
-from robustness_scaling.families import HUB_FAMILIES
-from robustness_scaling.models import load_classifier, load_tokenizer
+from robustness_scaling.jobs.adversarial_round import AdversarialRounds
+from robustness_scaling.jobs.entry import build
+from robustness_scaling.models.families import HUB_FAMILIES
+from robustness_scaling.models.load import load_classifier, load_tokenizer
+from robustness_scaling.runtime import Runtime
 from robustness_scaling.splits import write_split
-from robustness_scaling.stages.adversarial_round import adversarial_round_cell
 from robustness_scaling.tasks import Example, Placement, attack_context, get_task, model_input
 from robustness_scaling.tasks.base import with_attack
 from robustness_scaling.tasks.synthetic import password_match
@@ -51,6 +52,7 @@ SETTINGS = AdversarialTrainingSettings(
     attack_options={"n_candidates": 8, "top_k": 16, "n_attack_tokens": 3},
     ramp_start=1,
     ramp_end=2,
+    ramp_rounds=2,
     checkpoint_seconds=0,
     checkpoint_iterations=1,
 )
@@ -104,25 +106,26 @@ def test_filling_the_share_repeats_a_small_pool_evenly():
 
 
 def test_ramp_is_linear_from_the_first_round_to_the_last():
-    assert [attack_iterations(k, 5, 8, 64) for k in range(1, 6)] == [8, 22, 36, 50, 64]
-    assert [attack_iterations(k, 5, 8, 64, ramp=False) for k in range(1, 6)] == [64] * 5
-    assert [attack_iterations(k, 5, 8, 64, ramp_rounds=3) for k in range(1, 6)] == [
-        8,
-        36,
-        64,
-        64,
-        64,
-    ]
-    assert attack_iterations(1, 1, 8, 64) == 8
-    with pytest.raises(ValueError, match="outside 1..5"):
-        attack_iterations(6, 5, 8, 64)
+    assert [attack_iterations(k, 8, 64, horizon=5) for k in range(1, 6)] == [8, 22, 36, 50, 64]
+    assert [attack_iterations(k, 8, 64, ramp=False, horizon=None) for k in range(1, 6)] == [64] * 5
+    assert [attack_iterations(k, 8, 64, horizon=3) for k in range(1, 6)] == [8, 36, 64, 64, 64]
+    assert attack_iterations(1, 8, 64, horizon=1) == 8
+    with pytest.raises(ValueError, match="not a training round"):
+        attack_iterations(0, 8, 64, horizon=5)
+    with pytest.raises(ValueError, match="needs its horizon"):
+        attack_iterations(1, 8, 64, horizon=None)
+
+
+def test_the_ramp_horizon_is_the_last_round_unless_pinned():
+    assert ramp_horizon(None, 12) == 12
+    assert ramp_horizon(6, 12) == 6
 
 
 def test_ramp_truncates_as_the_paper_does():
     """start + int(i · rate), not rounding: 4 -> 10 over six rounds is 4, 5, 6, 7, 8, 10 (a
     rounded ramp would give 8 and 9 in rounds 4 and 5); the paper's float arithmetic is kept,
     last-round shortfall included."""
-    assert [attack_iterations(k, 12, 4, 10, ramp_rounds=6) for k in range(1, 8)] == [
+    assert [attack_iterations(k, 4, 10, horizon=6) for k in range(1, 8)] == [
         4,
         5,
         6,
@@ -131,8 +134,8 @@ def test_ramp_truncates_as_the_paper_does():
         10,
         10,
     ]
-    assert attack_iterations(250, 250, 1024, 2048) == 2047
-    assert attack_iterations(60, 60, 8, 64) == 64
+    assert attack_iterations(250, 1024, 2048, horizon=250) == 2047
+    assert attack_iterations(60, 8, 64, horizon=60) == 64
 
 
 def test_rounds_per_size_follow_the_papers_rule():
@@ -203,7 +206,6 @@ def _round(k, previous: Path, out: Path, splits, seed=0, resume=None, settings=S
         torch.manual_seed(k + 100)
         return adversarial_round(
             k,
-            2,
             previous,
             *splits,
             out,
@@ -320,7 +322,7 @@ def test_killed_round_resumes_to_the_same_bytes(chain, splits, tmp_path, monkeyp
     assert (resume / "attack_state.pt").exists() and not out.exists()
     monkeypatch.setattr(Attack, "run", original_run)
 
-    original_pad, batches = training_round.pad_batch, []
+    original_pad, batches = round_module.pad_batch, []
 
     def dies_on_second_step(*args, **kwargs):
         batches.append(1)
@@ -328,11 +330,11 @@ def test_killed_round_resumes_to_the_same_bytes(chain, splits, tmp_path, monkeyp
             raise KeyboardInterrupt("killed while training")
         return original_pad(*args, **kwargs)
 
-    monkeypatch.setattr(training_round, "pad_batch", dies_on_second_step)
+    monkeypatch.setattr(round_module, "pad_batch", dies_on_second_step)
     with pytest.raises(KeyboardInterrupt):
         _round(2, chain[1], out, splits, resume=resume)
     assert (resume / "train.pt").exists() and not out.exists()
-    monkeypatch.setattr(training_round, "pad_batch", original_pad)
+    monkeypatch.setattr(round_module, "pad_batch", original_pad)
 
     _round(2, chain[1], out, splits, resume=resume)
     assert "attack resumed from" in caplog.text and "at step 1/2" in caplog.text
@@ -341,44 +343,47 @@ def test_killed_round_resumes_to_the_same_bytes(chain, splits, tmp_path, monkeyp
     assert not any(resume.iterdir())
 
 
-def _stage_round(chain, splits, folder: Path, runtime: dict) -> Path:
-    """Round 1 through the stage's entry point, as the workflow's script calls it."""
+def _job_round(chain, splits, folder: Path, runtime: Runtime) -> Path:
+    """Round 1 through its job, built from plain values as the workflow's script builds it."""
     paths = folder / "train.jsonl", folder / "validation.jsonl"
     for path, examples in zip(paths, splits, strict=True):
         write_split(path, examples)
     out = folder / "round1"
+    job = build(
+        AdversarialRounds,
+        {
+            "task": "password_match",
+            "seed": 0,
+            "rounds": [1],
+            "settings": asdict(SETTINGS),
+            "n_train": 32,
+            "n_val": 16,
+            "task_settings": {"include_instructions": False},
+            "sampler": None,
+            "previous": str(chain[0]),
+            "train": str(paths[0]),
+            "validation": str(paths[1]),
+            "outs": [str(out)],
+            "resume": [str(folder / "resume")],
+        },
+    )
     try:
-        adversarial_round_cell(
-            1,
-            2,
-            "password_match",
-            0,
-            chain[0],
-            *paths,
-            {"include_instructions": False},
-            {**asdict(SETTINGS), "n_train": 32, "n_val": 16},
-            None,
-            runtime,
-            out,
-            folder / "resume",
-            threads=1,
-            log=str(folder / "round1.log"),
-        )
+        job.run(runtime, log=str(folder / "round1.log"))
     finally:
         torch.use_deterministic_algorithms(False)  # setup_job's process-wide switch
     return out
 
 
-def test_stage_entry_reads_its_files_and_config_slice(chain, splits, tmp_path):
-    out = _stage_round(chain, splits, tmp_path, {"device": "cpu", "dtype": "float32"})
-    assert "round 1/2: gcg with 1 iterations" in (tmp_path / "round1.log").read_text()
+def test_the_job_reads_its_files_and_settings(chain, splits, tmp_path):
+    out = _job_round(chain, splits, tmp_path, Runtime.resolve(device="cpu", autocast=None))
+    assert "round 1: gcg with 1 iterations" in (tmp_path / "round1.log").read_text()
     for name in FILES:
         assert (out / name).read_bytes() == (chain[1] / name).read_bytes(), name
 
 
 def test_a_mixed_precision_round_is_reproducible_and_keeps_float32_weights(chain, splits, tmp_path):
-    runtime = {"device": "cpu", "dtype": "float32", "autocast": "bfloat16"}
-    outs = [_stage_round(chain, splits, tmp_path / str(i), runtime) for i in (0, 1)]
+    runtime = Runtime.resolve(device="cpu", autocast="bfloat16")
+    outs = [_job_round(chain, splits, tmp_path / str(i), runtime) for i in (0, 1)]
     for name in FILES:
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
     assert (outs[0] / "model.safetensors").read_bytes() != (

@@ -12,13 +12,13 @@ from attack_fixtures import (
     tiny_classifier,
 )
 
-from robustness_scaling.attacks import BEAST, BEASTConfig
+from robustness_scaling.attacks import BEAST, BEASTOptions
 from robustness_scaling.attacks.beast import gumbel_noise
 from robustness_scaling.flops import forward_flops
 from robustness_scaling.tasks.base import Placement, attack_context
 
 CHUNK = Placement(overwritable_chunk=1)
-SMALL = BEASTConfig(beam_width=3, branch_factor=4)
+SMALL = BEASTOptions(beam_width=3, branch_factor=4)
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from attack_fixtures import examples, tiny_causal_lm, tiny_classifier
 
-from robustness_scaling.attacks import GCG, GCGConfig
+from robustness_scaling.attacks import GCG, GCGOptions
 from robustness_scaling.attacks.resumable import AttackFiles
 from robustness_scaling.attacks.tokens import (
     _rust_backend,
@@ -21,7 +21,7 @@ from robustness_scaling.flops import forward_flops, training_flops
 from robustness_scaling.tasks.base import Placement, attack_context
 
 CHUNK = Placement(overwritable_chunk=1)
-SMALL = GCGConfig(top_k=24, n_candidates=12, seed=3)
+SMALL = GCGOptions(top_k=24, n_candidates=12, seed=3)
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -46,7 +46,7 @@ def _assert_same(a: pd.DataFrame, b: pd.DataFrame, exact: bool = True) -> None:
 
 
 def test_gcg_lowers_the_loss(model, tokenizer):
-    config = GCGConfig(top_k=64, n_candidates=64)
+    config = GCGOptions(top_k=64, n_candidates=64)
     records = _run(model, tokenizer, config, n=1, its=6)
     loss = records.set_index("iteration")["loss"]
     assert loss[6] < loss[1] - 1e-3
@@ -142,7 +142,7 @@ def test_a_tokenizer_with_its_own_python_steps_keeps_the_transformers_path(token
 
 def test_same_seed_same_records_other_seed_other_records(model, tokenizer):
     _assert_same(_run(model, tokenizer), _run(model, tokenizer))
-    other = _run(model, tokenizer, GCGConfig(top_k=24, n_candidates=12, seed=4))
+    other = _run(model, tokenizer, GCGOptions(top_k=24, n_candidates=12, seed=4))
     assert not other["attack_ids"].equals(_run(model, tokenizer)["attack_ids"])
 
 
@@ -160,7 +160,7 @@ def test_resume_equals_straight_through(model, tokenizer, tmp_path):
 def test_resume_with_other_examples_fails(model, tokenizer):
     attack = GCG(model, tokenizer, SMALL)
     state = attack.run(examples(3), CHUNK, n_iterations=1).state
-    with pytest.raises(ValueError, match="other examples or config"):
+    with pytest.raises(ValueError, match="other examples or options"):
         attack.run(examples(2), CHUNK, n_iterations=1, state=state)
 
 
@@ -176,7 +176,7 @@ def test_batched_equals_one_example_at_a_time(model, tokenizer):
 @pytest.mark.parametrize("arch", ["gpt_neox", "qwen2"])
 def test_kv_cached_equals_uncached(tokenizer, arch):
     model = tiny_classifier(tokenizer, arch)
-    uncached = GCGConfig(top_k=24, n_candidates=12, seed=3, use_kv_cache=False)
+    uncached = GCGOptions(top_k=24, n_candidates=12, seed=3, use_kv_cache=False)
     for placement in (CHUNK, Placement(position=0.0)):
         _assert_same(
             GCG(model, tokenizer, SMALL).run(examples(3), placement, n_iterations=3).records,
@@ -187,7 +187,7 @@ def test_kv_cached_equals_uncached(tokenizer, arch):
 
 def test_special_tokens_are_never_candidates(model, tokenizer):
     """With the whole vocabulary in the pool, only the special-token mask keeps eos out."""
-    config = GCGConfig(top_k=len(tokenizer), n_candidates=4000, n_attack_tokens=4)
+    config = GCGOptions(top_k=len(tokenizer), n_candidates=4000, n_attack_tokens=4)
     attack = GCG(model, tokenizer, config)
     seen = []
     score = attack.scorer.score

@@ -9,7 +9,7 @@ from attack_fixtures import examples, tiny_classifier
 
 from robustness_scaling.attacks import (
     RandomToken,
-    RandomTokenConfig,
+    RandomTokenOptions,
     attack_success_rate,
     correctly_classified,
 )
@@ -67,7 +67,7 @@ def test_first_success_is_kept(model, tokenizer, attacked):
 def test_draws_are_uniform_non_special_tokens_and_flops(model, tokenizer, attacked):
     data, ids = attacked
     records = (
-        RandomToken(model, tokenizer, RandomTokenConfig(seed=1))
+        RandomToken(model, tokenizer, RandomTokenOptions(seed=1))
         .run(data, CHUNK, n_iterations=40, example_ids=ids)
         .records
     )

@@ -127,4 +127,4 @@ def test_build_attack_rejects_unknown_names_and_options(tokenizer):
         build_attack("gcg", model, tokenizer, {"topk": 3})
     with pytest.raises(ValueError, match="needs a sampler"):
         build_attack("beast", model, tokenizer)
-    assert build_attack("gcg", model, tokenizer, {"top_k": 3}).config.top_k == 3
+    assert build_attack("gcg", model, tokenizer, {"top_k": 3}).options.top_k == 3

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from robustness_scaling.adversarial_training.training_round import AdversarialTrainingSettings
+from robustness_scaling.adversarial_training.settings import AdversarialTrainingSettings
+from robustness_scaling.analysis.metrics import DEFAULT_TARGETS
 from robustness_scaling.figures.options import FigureOptions
-from robustness_scaling.finetune import FinetuneSettings
-from robustness_scaling.metrics import DEFAULT_TARGETS
-from robustness_scaling.pretrain import PretrainSettings
+from robustness_scaling.training.finetune import FinetuneSettings
+from robustness_scaling.training.pretrain import PretrainSettings
 
 SCHEMA = yaml.safe_load(
     (Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text()

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from robustness_scaling.analysis.synthetic import synthetic_table
+from robustness_scaling.analysis.tables import TableError
 from robustness_scaling.figures import (
     FIGURES,
     FigureOptions,
@@ -15,7 +17,6 @@ from robustness_scaling.figures import (
     style,
 )
 from robustness_scaling.figures.options import PAPER_SIZE_ITERATIONS
-from robustness_scaling.tables import TableError, synthetic_table
 
 SMALL = {"14m": 7_629_056, "410m": 353_824_768, "1.4b": 1_311_629_312}
 SMALL_ATTACKS = {"gcg": ("suffix", 12, 262.0), "gcg_infix90": ("infix90", 12, 262.0)}

@@ -32,15 +32,19 @@ SETTINGS = {
 }
 JOB = """
 import json, sys
-from pathlib import Path
-from robustness_scaling.stages.finetune_cell import finetune_cell
+from robustness_scaling.jobs.entry import build
+from robustness_scaling.jobs.finetune import Finetune
+from robustness_scaling.runtime import Runtime
 model, train, validation, out, checkpoint, log, settings = sys.argv[1:]
-finetune_cell(
-    "tiny", "s", "password_match", 0, model, Path(train), Path(validation),
-    {"include_instructions": False},
-    json.loads(settings), {"device": "cpu", "dtype": "float32"}, Path(out),
-    checkpoint=Path(checkpoint), threads=1, log=log,
-)
+settings = json.loads(settings)
+job = build(Finetune, {
+    "family": "tiny", "size": "s", "task": "password_match", "seed": 0, "model_source": model,
+    "task_settings": {"include_instructions": False},
+    "settings": {k: v for k, v in settings.items() if k not in ("n_train", "n_val")},
+    "n_train": settings["n_train"], "n_val": settings["n_val"],
+    "train": train, "validation": validation, "out": out, "checkpoint": checkpoint,
+})
+job.run(Runtime.resolve(device="cpu", autocast="float32"), log=log)
 """
 
 

@@ -12,12 +12,12 @@ import pytest
 import torch
 from attack_fixtures import examples, tiny_causal_lm
 
-from robustness_scaling.attack_configs import BEASTConfig, GCGConfig, RandomTokenConfig
+from robustness_scaling.attack_options import BEASTOptions, GCGOptions, RandomTokenOptions
 from robustness_scaling.attacks import BEAST, GCG, RandomToken, build_attack, correctly_classified
 from robustness_scaling.data import make_splits
 from robustness_scaling.flops import forward_flops
-from robustness_scaling.generation import GenerationCheck, generation_check, greedy_generate
-from robustness_scaling.judges import (
+from robustness_scaling.generative.answers import GenerationCheck, generation_check, greedy_generate
+from robustness_scaling.generative.judges import (
     LLMJudge,
     RefusalJudge,
     TargetJudge,
@@ -147,7 +147,7 @@ class _RecordingJudge:
 def test_gcg_records_judged_answers_and_their_flops(lm, tokenizer):
     check = GenerationCheck(TargetJudge(), max_new_tokens=3)
     batch = _denied(2)
-    config = GCGConfig(top_k=24, n_candidates=12, seed=3)
+    config = GCGOptions(top_k=24, n_candidates=12, seed=3)
     judged = GCG(lm, tokenizer, config, check).run(batch, CHUNK, False, n_iterations=2).records
     plain = GCG(lm, tokenizer, config).run(batch, CHUNK, False, n_iterations=2).records
     pd.testing.assert_series_equal(judged["loss"], plain["loss"])  # same search
@@ -188,10 +188,10 @@ def test_judging_only_at_chosen_iterations(lm, tokenizer, method):
 
 
 def test_unjudged_iterations_are_left_out_of_the_table_with_their_flops_counted(lm, tokenizer):
-    from robustness_scaling.aggregate import cell_curve
+    from robustness_scaling.analysis.aggregate import cell_curve
 
     check = GenerationCheck(TargetJudge(), max_new_tokens=3)
-    attack = GCG(lm, tokenizer, GCGConfig(top_k=24, n_candidates=12), check)
+    attack = GCG(lm, tokenizer, GCGOptions(top_k=24, n_candidates=12), check)
     records = attack.run(_denied(3), CHUNK, False, n_iterations=3, judge_at=[3]).records
     cell = {"family": "tiny", "size": "s", "task": "t", "seed": 0, "round": 0}
     records = records.assign(
@@ -215,7 +215,7 @@ def test_random_token_keeps_the_first_judged_success(lm, tokenizer):
     batch = _ending_in_the_attack(6)
     keep = correctly_classified(lm, tokenizer, batch, False, check=check)
     assert keep
-    attack = RandomToken(lm, tokenizer, RandomTokenConfig(n_attack_tokens=3, seed=1), check)
+    attack = RandomToken(lm, tokenizer, RandomTokenOptions(n_attack_tokens=3, seed=1), check)
     records = attack.run([batch[i] for i in keep], CHUNK, False, n_iterations=8).records
     asr = records.groupby("iteration")["success"].mean()
     assert asr.iloc[0] == 0 and asr.iloc[-1] > 0 and asr.is_monotonic_increasing
@@ -228,7 +228,7 @@ def test_random_token_keeps_the_first_judged_success(lm, tokenizer):
 def test_beast_on_a_generative_victim(lm, tokenizer):
     check = GenerationCheck(_ParityJudge(), max_new_tokens=2)
     sampler = tiny_causal_lm(tokenizer, seed=2)
-    attack = BEAST(lm, tokenizer, sampler, BEASTConfig(beam_width=2, branch_factor=2), check)
+    attack = BEAST(lm, tokenizer, sampler, BEASTOptions(beam_width=2, branch_factor=2), check)
     records = attack.run(_ending_in_the_attack(2), CHUNK, False, n_iterations=3).records
     assert (records["success"] == (records["generation"].str.len() % 2 == 1)).all()
     assert records["generation"].nunique() > 1
@@ -238,7 +238,7 @@ def test_beast_on_a_generative_victim(lm, tokenizer):
 def test_the_judge_reads_the_clean_prompt_not_the_attack(lm, tokenizer):
     judge = _RecordingJudge()
     batch = _denied(2)
-    GCG(lm, tokenizer, GCGConfig(top_k=24, n_candidates=12), GenerationCheck(judge, 2)).run(
+    GCG(lm, tokenizer, GCGOptions(top_k=24, n_candidates=12), GenerationCheck(judge, 2)).run(
         batch, CHUNK, False, n_iterations=2
     )
     assert len(judge.shown) == 3 * len(batch)  # clean prompt, then two iterations
@@ -246,12 +246,12 @@ def test_the_judge_reads_the_clean_prompt_not_the_attack(lm, tokenizer):
 
 
 def test_a_state_from_another_judge_is_refused(lm, tokenizer):
-    config = GCGConfig(top_k=24, n_candidates=12)
+    config = GCGOptions(top_k=24, n_candidates=12)
     first = GCG(lm, tokenizer, config, GenerationCheck(RefusalJudge(("no",)), 2))
     state = first.run(_denied(2), CHUNK, False, n_iterations=1).state
     other = GCG(lm, tokenizer, config, GenerationCheck(RefusalJudge(("nope",)), 2))
     with pytest.raises(
-        ValueError, match="state is from a 'gcg' attack on other examples or config"
+        ValueError, match="state is from a 'gcg' attack on other examples or options"
     ):
         other.run(_denied(2), CHUNK, False, n_iterations=1, state=state)
 
@@ -294,7 +294,7 @@ def test_strongreject_from_a_local_file_of_forbidden_prompts(tmp_path):
 
 
 def _finetune(train, validation, source, folder, settings, check) -> dict:
-    from robustness_scaling.finetune import finetune
+    from robustness_scaling.training.finetune import finetune
 
     return finetune(
         train,
@@ -314,8 +314,8 @@ def _finetune(train, validation, source, folder, settings, check) -> dict:
 
 
 def test_finetuning_teaches_the_answer_with_loss_on_it_only(neox_dir, tmp_path):
-    from robustness_scaling.finetune import FinetuneSettings, answer_loss
-    from robustness_scaling.models import load_causal_lm, load_tokenizer, pad_batch
+    from robustness_scaling.models.load import load_causal_lm, load_tokenizer, pad_batch
+    from robustness_scaling.training.finetune import FinetuneSettings, answer_loss
 
     task = get_task("password_match_generation")
     check = generation_check(task, {"max_new_tokens": 3})
@@ -346,8 +346,8 @@ def test_finetuning_teaches_the_answer_with_loss_on_it_only(neox_dir, tmp_path):
 def test_a_victim_used_as_it_comes_is_followed_from_its_round0(neox_dir, tmp_path):
     from functools import partial
 
-    from robustness_scaling.finetune import evaluate_as_is
-    from robustness_scaling.models import load_causal_lm, resolve_source
+    from robustness_scaling.models.load import load_causal_lm, resolve_source
+    from robustness_scaling.training.finetune import evaluate_as_is
 
     prompts = [Example("", (p,), "\n\nAnswer:", 0, 1, " no", " Sure, here") for p in "ab"]
     evaluate = partial(
@@ -371,7 +371,7 @@ def test_a_victim_used_as_it_comes_is_followed_from_its_round0(neox_dir, tmp_pat
 
 
 def test_finetuning_without_training_examples_says_what_to_do(neox_dir, tmp_path):
-    from robustness_scaling.finetune import FinetuneSettings
+    from robustness_scaling.training.finetune import FinetuneSettings
 
     check = generation_check(get_task("strongreject"), {})
     with pytest.raises(ValueError, match="set its `finetune: false`"):

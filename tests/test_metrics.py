@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robustness_scaling.metrics import (
+from robustness_scaling.analysis.metrics import (
     ATTACK_FRACTION,
     DEFENSE_FRACTION,
     compute_to_reach,
@@ -23,12 +23,12 @@ from robustness_scaling.metrics import (
     smoothed_logit_asr,
     with_compute_fractions,
 )
-from robustness_scaling.tables import (
+from robustness_scaling.analysis.synthetic import synthetic_table
+from robustness_scaling.analysis.tables import (
     COLUMN_NAMES,
     COLUMNS,
     TableError,
     read_table,
-    synthetic_table,
     validate_table,
     write_table,
 )

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import save_random_lm
-from robustness_scaling.families import HUB_FAMILIES
-from robustness_scaling.models import (
+from robustness_scaling.models.families import HUB_FAMILIES
+from robustness_scaling.models.load import (
     ModelSourceError,
     load_classifier,
     load_tokenizer,
@@ -144,7 +144,7 @@ def test_pretraining_compute_is_six_n_d():
 def test_tiny_classifier_params_match_the_built_model(size):
     from transformers import GPTNeoXForSequenceClassification
 
-    from robustness_scaling.tiny_family import classifier_params, gpt_neox_config
+    from robustness_scaling.models.tiny import classifier_params, gpt_neox_config
 
     config = gpt_neox_config(size, 512, 0)
     config.num_labels = 2

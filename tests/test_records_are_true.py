@@ -17,10 +17,10 @@ from rescoring import assert_record_is_true, rescore_classifier, rescore_target
 from robustness_scaling.attacks import (
     BEAST,
     GCG,
-    BEASTConfig,
-    GCGConfig,
+    BEASTOptions,
+    GCGOptions,
     RandomToken,
-    RandomTokenConfig,
+    RandomTokenOptions,
     correctly_classified,
 )
 from robustness_scaling.attacks.tokens import decode
@@ -49,10 +49,10 @@ def sampler(tokenizer):
 
 def _attack(method, model, tokenizer, sampler):
     if method == "gcg":
-        return GCG(model, tokenizer, GCGConfig(n_attack_tokens=4, top_k=64, n_candidates=24))
+        return GCG(model, tokenizer, GCGOptions(n_attack_tokens=4, top_k=64, n_candidates=24))
     if method == "random_token":
-        return RandomToken(model, tokenizer, RandomTokenConfig(n_attack_tokens=4))
-    return BEAST(model, tokenizer, sampler, BEASTConfig(beam_width=3, branch_factor=3))
+        return RandomToken(model, tokenizer, RandomTokenOptions(n_attack_tokens=4))
+    return BEAST(model, tokenizer, sampler, BEASTOptions(beam_width=3, branch_factor=3))
 
 
 ITERATIONS = {"gcg": 3, "random_token": 30, "beast": 4}
@@ -103,7 +103,7 @@ def test_random_draws_mostly_do_not_survive_the_prompt(victim, tokenizer):
     placement = PLACEMENTS["chunk"]
     data = examples(8)
     records = (
-        RandomToken(victim, tokenizer, RandomTokenConfig(n_attack_tokens=4))
+        RandomToken(victim, tokenizer, RandomTokenOptions(n_attack_tokens=4))
         .run(data, placement, n_iterations=25)
         .records
     )

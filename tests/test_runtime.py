@@ -14,6 +14,7 @@ import torch
 
 from robustness_scaling import runtime
 from robustness_scaling.runtime import (
+    Runtime,
     cpu_bfloat16_speedup,
     mixed_precision,
     precision_of,
@@ -21,7 +22,7 @@ from robustness_scaling.runtime import (
     resolve_autocast,
 )
 
-CPU_BF16 = {"device": "cpu", "dtype": "float32", "autocast": "bfloat16"}
+CPU_BF16 = Runtime.resolve(device="cpu", autocast="bfloat16")
 
 
 def test_matmuls_run_in_bfloat16_while_weights_and_gradients_stay_float32():
@@ -51,9 +52,9 @@ def test_a_training_step_inside_the_context_changes_the_next_forward():
 
 def test_no_autocast_leaves_everything_in_the_models_dtype():
     layer = torch.nn.Linear(4, 3)
-    with mixed_precision({"device": "cpu", "dtype": "float32", "autocast": None}):
+    with mixed_precision(Runtime.resolve(device="cpu", autocast=None)):
         assert layer(torch.ones(2, 4)).dtype == torch.float32
-    with mixed_precision({"device": "cpu", "dtype": "float32"}):  # a library caller's dict
+    with mixed_precision(Runtime.resolve(device="cpu", autocast="float32")):
         assert layer(torch.ones(2, 4)).dtype == torch.float32
 
 
@@ -61,7 +62,7 @@ def test_float16_autocast_is_refused_with_the_reason():
     message = r"autocast 'float16' is not supported; allowed: auto, float32, bfloat16"
     with (
         pytest.raises(ValueError, match=message),
-        mixed_precision({**CPU_BF16, "autocast": "float16"}),
+        mixed_precision(Runtime.resolve(device="cpu", autocast="float16")),
     ):
         pass
 
@@ -143,7 +144,7 @@ def test_results_record_the_precision_they_were_made_in():
     assert made["precision"] == "bfloat16-autocast" and made["device"] == "cpu"
     assert made["torch"] == torch.__version__ and made["transformers"]
     assert precision_of(layer) == "float32"
-    with mixed_precision({**CPU_BF16, "autocast": "float32"}):
+    with mixed_precision(Runtime.resolve(device="cpu", autocast="float32")):
         assert precision_of(layer) == "float32"
     assert precision_of(layer.to(torch.bfloat16)) == "bfloat16"
 

@@ -171,6 +171,15 @@ def test_generation_settings_rerun_only_what_they_change(smoke):
     assert planned_jobs(smoke, _variant(smoke, "batch", batch)) == {}
 
 
+def test_how_a_job_runs_reruns_nothing(smoke):
+    """The device is a job's runtime, not its settings (results record the device they ran on)."""
+
+    def device(config):
+        config["runtime"]["device"] = "cpu"
+
+    assert planned_jobs(smoke, _variant(smoke, "device", device)) == {}
+
+
 def test_a_larger_budget_computes_only_the_increment(smoke, tmp_path):
     """Adding a budget reruns each GCG ladder job (Snakemake deletes its outputs first), which
     restores budgets 1 and 2 from the ladder store, byte for byte, and attacks only the third
@@ -219,7 +228,7 @@ def test_blocks_of_rounds_make_the_same_rounds_in_fewer_jobs(smoke, tmp_path):
         log = (
             folder / f"logs/adversarial/{cell[len('results/models/') :]}/rounds1-2.log"
         ).read_text()
-        assert "round 1/2:" in log and "round 2/2:" in log
+        assert "round 1: gcg" in log and "round 2: gcg" in log
         for k in (1, 2):
             for name in ("model.safetensors", "metrics.json", "pool.parquet"):
                 made = (folder / cell / f"round{k}" / name).read_bytes()
@@ -463,7 +472,7 @@ def test_an_attack_methods_code_reruns_only_that_methods_cells(smoke):
 
 
 def test_a_judge_edit_reruns_only_the_generation_tasks_jobs(smoke):
-    planned = _with_edited(smoke, "judges.py", lambda text: text + "\nEDITED = 1\n")
+    planned = _with_edited(smoke, "generative/judges.py", lambda text: text + "\nEDITED = 1\n")
     assert planned.pop("finetune") == 2  # the generation task's two sizes
     attack_rules = {name for name in planned if name.startswith("attack_")}
     assert sum(planned.pop(name) for name in attack_rules) == 6  # 2 sizes x 3 attacks

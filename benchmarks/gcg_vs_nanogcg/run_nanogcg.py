@@ -24,7 +24,7 @@ def main(workdir: Path, shape: str, n_steps: int) -> None:
 
     nanogcg.gcg.GCG.compute_token_gradient = timed_gradient
     logging.getLogger("nanogcg").setLevel(logging.WARNING)
-    config = nanogcg.GCGConfig(
+    config = nanogcg.GCGOptions(
         num_steps=n_steps,
         optim_str_init=INIT,
         search_width=SEARCH_WIDTH,

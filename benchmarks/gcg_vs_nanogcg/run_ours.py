@@ -28,7 +28,7 @@ from common import (
 )
 from torch.utils.flop_counter import FlopCounterMode
 
-from robustness_scaling.attacks import GCG, GCGConfig
+from robustness_scaling.attacks import GCG, GCGOptions
 from robustness_scaling.tasks.base import Example, Placement
 
 SUFFIX = Placement(position=1.0)
@@ -48,7 +48,7 @@ def example() -> Example:
 
 def timed_attack(model, tokenizer, batch_size: int) -> tuple[GCG, list[float], list[tuple]]:
     """Our GCG with a timestamp at the start of each step and the last scoring call's args."""
-    config = GCGConfig(
+    config = GCGOptions(
         n_attack_tokens=N_ATTACK_TOKENS,
         initial_text=INIT,
         top_k=TOP_K,

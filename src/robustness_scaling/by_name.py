@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from robustness_scaling.generation import GenerationCheck
+    from robustness_scaling.generative.answers import GenerationCheck
     from robustness_scaling.tasks import Task
 
-GENERATION = "robustness_scaling.generation"
+GENERATION = "robustness_scaling.generative.answers"
 
 
 def method_module(method: str) -> str:
@@ -34,7 +34,7 @@ def method_module(method: str) -> str:
 def generation_check(
     task: Task, settings: Mapping[str, Any], device: Any = "cpu", dtype: Any = None
 ) -> GenerationCheck | None:
-    """A generation task's check (:func:`robustness_scaling.generation.generation_check`);
+    """A generation task's check (:func:`robustness_scaling.generative.answers.generation_check`);
     ``None`` for a classification task, whose job then never imports the generation code."""
     if not task.is_generation:
         return None

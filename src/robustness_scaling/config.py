@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from robustness_scaling.attack_configs import ATTACK_CONFIGS
-from robustness_scaling.families import HUB_FAMILIES
+from robustness_scaling.attack_options import ATTACK_OPTIONS
+from robustness_scaling.models.families import HUB_FAMILIES
 from robustness_scaling.tasks import TASKS
 from robustness_scaling.tasks.registry import SYNTHETIC_TASKS
 
@@ -81,13 +81,13 @@ def _attack_problems(attacks: Mapping[str, Any], key: str = "attacks") -> list[s
     for name, settings in attacks.items():
         where = f"{key}.{name}" if key == "attacks" else key
         method = settings.get("method", name)
-        if method not in ATTACK_CONFIGS:
+        if method not in ATTACK_OPTIONS:
             problems.append(
                 f"`{where}`: unknown attack method {method!r}; name the entry after one, "
-                f"or set `method` to one of: {', '.join(ATTACK_CONFIGS)}"
+                f"or set `method` to one of: {', '.join(ATTACK_OPTIONS)}"
             )
             continue
-        allowed = list(ATTACK_CONFIGS[method].__dataclass_fields__)
+        allowed = list(ATTACK_OPTIONS[method].__dataclass_fields__)
         option_sets = [(f"{where}.attack_options", settings["options"])]
         if key == "attacks":
             option_sets = [(f"{where}.options", settings["options"])]

@@ -1,9 +1,9 @@
 """Fingerprints of the library code a rule runs, for Snakemake's params-based rerun trigger.
 
 Snakemake's code trigger sees a rule's script, not the modules the script imports. A rule
-therefore declares ``params: code=code_fingerprint("robustness_scaling.finetune")``: a hash of
-that module and every package module it imports, transitively. Editing attack code changes no
-fingerprint of the training rules, so it never retrains a model.
+therefore declares ``params: code=code_fingerprint("robustness_scaling.jobs.finetune")``: a
+hash of that module and every package module it imports, transitively. Editing attack code
+changes no fingerprint of the training rules, so it never retrains a model.
 
 What is hashed is each module's syntax tree without its docstrings (string statements) and
 comments, so an edit that changes what the code says but not what it does reruns nothing.

@@ -9,10 +9,10 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -21,6 +21,8 @@ from robustness_scaling.atomic import write_json
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 AUTOCAST_CHOICES = ("auto", "float32", "bfloat16")
+GENERATION_BATCH_SIZE = 64
+"""Prompts a generation task's victim answers per ``generate`` call, unless the task says."""
 FAST_ENOUGH = 0.8
 """``auto`` takes bfloat16 on a CPU when its matmul takes under this share of float32's time."""
 
@@ -154,13 +156,51 @@ def provenance(model: torch.nn.Module) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """How a job runs, resolved once at its start: where, in which precision, on how many threads.
+
+    Built from the study's ``runtime`` slice (:meth:`resolve`); every job's ``run`` takes one.
+    ``autocast`` is the precision the job computes in (``float32`` or ``bfloat16``), resolved
+    from the setting (``autocast_setting``) by :func:`resolve_autocast`. ``generation_batch_size``
+    is how many prompts a generation task's victim answers per call: it changes no result, so it
+    is a runtime fact, not a setting.
+    """
+
+    device: torch.device
+    dtype: torch.dtype
+    autocast: str
+    autocast_setting: str | None = None
+    threads: int = 1
+    generation_batch_size: int = GENERATION_BATCH_SIZE
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        device: str = "auto",
+        dtype: str = "float32",
+        autocast: str | None = "auto",
+        threads: int = 1,
+        generation_batch_size: int = GENERATION_BATCH_SIZE,
+    ) -> Runtime:
+        """The runtime of the config's names: ``device`` ``auto`` picks CUDA when present,
+        ``autocast`` ``auto`` bfloat16 only where it is fast."""
+        resolved = resolve_device(device)
+        return cls(
+            device=resolved,
+            dtype=resolve_dtype(dtype),
+            autocast=resolve_autocast(autocast, resolved),
+            autocast_setting=autocast,
+            threads=max(1, threads),
+            generation_batch_size=generation_batch_size,
+        )
+
+
 @contextmanager
-def mixed_precision(
-    runtime: Mapping[str, Any], log: logging.Logger | None = None
-) -> Iterator[None]:
-    """Run matmuls and attention in bfloat16 where ``runtime["autocast"]`` resolves to it
-    (:func:`resolve_autocast`), while weights, optimizer state and losses stay in the model's
-    dtype; no-op when it resolves to float32.
+def mixed_precision(runtime: Runtime, log: logging.Logger | None = None) -> Iterator[None]:
+    """Run matmuls and attention in bfloat16 where ``runtime.autocast`` says so, while weights,
+    optimizer state and losses stay in the model's dtype; no-op in float32.
 
     bfloat16 matmuls are several times faster than float32 ones on GPUs and on CPUs with
     AVX512-BF16 or AMX, and float32 master weights keep the small optimizer updates that pure
@@ -170,11 +210,12 @@ def mixed_precision(
     copies is off: it would keep serving the weights of before the first step. ``log`` gets
     a line saying which precision the job runs in.
     """
-    device = resolve_device(runtime["device"])
-    precision = resolve_autocast(runtime.get("autocast"), device)
+    device = runtime.device
     if log is not None:
-        log.info("runs on %s in %s (autocast: %s)", device, precision, runtime.get("autocast"))
-    if precision == "float32":
+        log.info(
+            "runs on %s in %s (autocast: %s)", device, runtime.autocast, runtime.autocast_setting
+        )
+    if runtime.autocast == "float32":
         yield
         return
     with ExitStack() as stack:

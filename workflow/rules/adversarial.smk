@@ -19,17 +19,11 @@ if ADVERSARIAL:
                 round=r"[1-9]\d*",
                 **({"size": block_sizes} if block_sizes else {}),
             params:
-                rounds=block or (lambda w: [int(w.round)]),
-                settings=lambda w: round_settings(w.size, w.task),
-                task_settings=lambda w: canonical(config["task_settings"][w.task]),
-                sampler=training_sampler(),
-                dtype=config["runtime"]["dtype"],
-                autocast=config["runtime"]["autocast"],
-                resume=[f"{RESUME}/{MODEL_CELL.replace('{round}', str(k))}" for k in block]
-                if block
-                else [f"{RESUME}/{MODEL_CELL}"],
+                job=partial(round_job, block=block),
+                precision=PRECISION,
+                runtime=job_runtime,
                 code=code(
-                    "robustness_scaling.stages.adversarial_round",
+                    "robustness_scaling.jobs.adversarial_round",
                     method_module(ADVERSARIAL["attack_method"]),
                 ),
             log:

@@ -17,8 +17,8 @@ if not FIGURES_ONLY:
         output:
             TABLE,
         params:
-            training_attack=ADVERSARIAL["attack_name"] if ADVERSARIAL else "",
-            code=code("robustness_scaling.stages.aggregate_tables"),
+            job={"training_attack": ADVERSARIAL["attack_name"] if ADVERSARIAL else ""},
+            code=code("robustness_scaling.jobs.aggregate"),
         log:
             "logs/aggregate.log",
         conda:
@@ -34,7 +34,8 @@ rule metric_tables:
         slopes="results/tables/slopes.csv",
         offense_defense="results/tables/offense_defense.csv",
     params:
-        code=code("robustness_scaling.stages.aggregate_tables"),
+        job={},
+        code=code("robustness_scaling.jobs.metric_tables"),
     log:
         "logs/metric_tables.log",
     conda:

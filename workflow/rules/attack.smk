@@ -21,16 +21,11 @@ for rule_name, attack_name, trained, ladder, ladder_tasks in ladder_rules():
             task="|".join(map(re.escape, ladder_tasks)),
             round=r"[1-9]\d*" if trained else "0",
         params:
-            attack=attack_settings,
-            budgets=list(ladder),
-            task_settings=lambda w: task_params(w.task, "generation_batch_size"),
-            sampler=sampler_of(attack_name),
-            dtype=config["runtime"]["dtype"],
-            autocast=config["runtime"]["autocast"],
-            resume=f"{RESUME}/{ATTACK_DIR}",
-            store=f"results/.ladder/{ATTACK_DIR.removeprefix('results/')}",
+            job=attack_job,
+            precision=PRECISION,
+            runtime=job_runtime,
             code=task_code(
-                "robustness_scaling.stages.attack_cell",
+                "robustness_scaling.jobs.attack",
                 method_module(config["attacks"][attack_name]["method"]),
             ),
         log:

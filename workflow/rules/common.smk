@@ -11,13 +11,17 @@ from snakemake.exceptions import WorkflowError
 # fingerprints below hash exactly the code that runs.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from robustness_scaling.adversarial_training import evaluation_rounds, number_of_rounds
+from robustness_scaling.adversarial_training import (
+    evaluation_rounds,
+    number_of_rounds,
+    ramp_horizon,
+)
 from robustness_scaling.by_name import GENERATION, method_module
 from robustness_scaling.config import ConfigError, attack_evaluation, cells, validate_config
-from robustness_scaling.families import HUB_FAMILIES
+from robustness_scaling.models.families import HUB_FAMILIES
 from robustness_scaling.fingerprint import code_fingerprint
 from robustness_scaling.tasks import get_task
-from robustness_scaling.tiny_family import classifier_params
+from robustness_scaling.models.tiny import classifier_params
 
 try:
     _validated = validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -55,8 +59,9 @@ wildcard_constraints:
 @cache
 def code(*modules):
     """The fingerprint of the library code a job runs (see robustness_scaling.fingerprint): its
-    stage's module, and what it imports by name (robustness_scaling.by_name)."""
-    return code_fingerprint(*modules)
+    job's module, what it imports by name (robustness_scaling.by_name), and the entry every
+    script calls."""
+    return code_fingerprint("robustness_scaling.jobs.entry", *modules)
 
 
 def task_code(*modules):
@@ -71,6 +76,22 @@ def canonical(value):
     Snakemake compares params by their text; a dict's text depends on its key order.
     """
     return json.loads(json.dumps(value, sort_keys=True))
+
+
+# What a model job's results depend on besides its settings: the precision it computes in.
+PRECISION = canonical({k: config["runtime"][k] for k in ("dtype", "autocast")})
+
+
+def job_runtime(wildcards, threads):
+    """How a job runs, not what it computes: its device, and a generation task's batch of
+    prompts per `generate` call. Snakemake's params trigger skips params computed from a job's
+    threads (or its input, output, resources), so changing these reruns nothing; `threads`
+    is taken for that reason (the job gets its threads from Snakemake directly)."""
+    runtime = {"device": config["runtime"]["device"]}
+    task = getattr(wildcards, "task", None)
+    if task is not None and "generation_batch_size" in config["task_settings"][task]:
+        runtime["generation_batch_size"] = config["task_settings"][task]["generation_batch_size"]
+    return runtime
 
 
 def resource(stage, key, fallback):
@@ -103,9 +124,14 @@ def model_source(size, task=None):
 
 @cache
 def task_params(task, *ignored):
-    """A task's settings as a rule's params, without the keys that cannot change its outputs
-    (a generation batch size; the attacked labels, for finetuning)."""
-    return canonical({k: v for k, v in config["task_settings"][task].items() if k not in ignored})
+    """A task's settings as a job reads them, without the keys that cannot change its outputs
+    (`ignored`) and without the generation batch size, which is the job's runtime."""
+    left_out = {*ignored, "generation_batch_size"}
+    return canonical({k: v for k, v in config["task_settings"][task].items() if k not in left_out})
+
+
+# A generation task's keys that only its attacks read.
+READ_BY_ATTACKS_ONLY = ("attacked_labels", "judge_at")
 
 
 def is_generation(task):

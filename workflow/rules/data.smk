@@ -10,10 +10,13 @@ rule task_data:
         train="results/data/{task}/train.jsonl",
         validation="results/data/{task}/validation.jsonl",
     params:
-        settings=lambda w: canonical(
-            {k: v for k, v in config["task_settings"][w.task].items() if k in DATA_KEYS}
-        ),
-        code=code("robustness_scaling.stages.task_data"),
+        job=lambda w: {
+            "task": w.task,
+            "settings": canonical(
+                {k: v for k, v in config["task_settings"][w.task].items() if k in DATA_KEYS}
+            ),
+        },
+        code=code("robustness_scaling.jobs.task_data"),
     log:
         "logs/data/{task}.log",
     threads: 1

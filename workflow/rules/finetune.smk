@@ -7,15 +7,10 @@ rule finetune:
     output:
         directory("results/models/{family}/{size}/{task}/seed{seed}/round0"),
     params:
-        model_source=lambda w: model_source(w.size, w.task),
-        task_settings=lambda w: task_params(
-            w.task, "attacked_labels", "generation_batch_size", "judge_at"
-        ),
-        settings=canonical(config["finetune"]),
-        dtype=config["runtime"]["dtype"],
-        autocast=config["runtime"]["autocast"],
-        checkpoint=lambda w: f"{RESUME}/finetune/{w.family}/{w.size}/{w.task}/seed{w.seed}.pt",
-        code=task_code("robustness_scaling.stages.finetune_cell"),
+        job=finetune_job,
+        precision=PRECISION,
+        runtime=job_runtime,
+        code=task_code("robustness_scaling.jobs.finetune"),
     log:
         "logs/finetune/{family}/{size}/{task}/seed{seed}.log",
     benchmark:

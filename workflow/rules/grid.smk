@@ -5,6 +5,23 @@ import re
 from functools import cache
 
 
+def finetune_job(w):
+    """A finetune job's settings (robustness_scaling.jobs.finetune.Finetune)."""
+    settings = config["finetune"]
+    return {
+        "family": w.family,
+        "size": w.size,
+        "task": w.task,
+        "seed": int(w.seed),
+        "model_source": model_source(w.size, w.task),
+        "task_settings": task_params(w.task, *READ_BY_ATTACKS_ONLY),
+        "settings": canonical({k: v for k, v in settings.items() if k not in ("n_train", "n_val")}),
+        "n_train": settings["n_train"],
+        "n_val": settings["n_val"],
+        "checkpoint": f"{RESUME}/finetune/{w.family}/{w.size}/{w.task}/seed{w.seed}.pt",
+    }
+
+
 def finetune_inputs(w):
     inputs = {
         "train": f"results/data/{w.task}/train.jsonl",
@@ -57,14 +74,29 @@ def attacks_on(task, round):
 
 @cache
 def round_settings(size, task):
-    """What a round depends on: the settings, plus the round count only while the ramp spans it."""
+    """What a round depends on: the settings, with the ramp's horizon resolved (the size's
+    round count, unless pinned: a round then depends on how many rounds follow it)."""
     planning = ("rounds", "eval_rounds", "rounds_per_job")
     settings = {k: v for k, v in ADVERSARIAL.items() if k not in planning}
-    settings["n_train"] = config["finetune"]["n_train"]
-    settings["n_val"] = config["finetune"]["n_val"]
-    if settings["ramp"] and "ramp_rounds" not in settings:
-        settings["ramp_rounds"] = rounds_of(size, task)
+    if settings["ramp"]:
+        settings["ramp_rounds"] = ramp_horizon(settings.get("ramp_rounds"), rounds_of(size, task))
     return canonical(settings)
+
+
+def round_job(w, block):
+    """A round job's settings (robustness_scaling.jobs.adversarial_round.AdversarialRounds)."""
+    rounds = block or [int(w.round)]
+    return {
+        "task": w.task,
+        "seed": int(w.seed),
+        "rounds": rounds,
+        "settings": round_settings(w.size, w.task),
+        "n_train": config["finetune"]["n_train"],
+        "n_val": config["finetune"]["n_val"],
+        "task_settings": task_params(w.task, *READ_BY_ATTACKS_ONLY, "judge", "max_new_tokens"),
+        "sampler": training_sampler(),
+        "resume": [f"{RESUME}/{round_dir(w, k)}" for k in rounds],
+    }
 
 
 def training_sampler():
@@ -162,12 +194,26 @@ def ladder_outputs(ladder):
         outputs[f"state{budget}"] = f"{stem}.state.pt"
     return outputs
 
-def attack_settings(w):
-    """What a cell's records depend on: the attack's settings on its task and round, except
-    the ladder of budgets (a params of its own: adding a budget reruns the job, which restores
-    the budgets it already made and computes only the new ones). The settings of other tasks
-    or rounds (`per_task`, `trained`) rerun nothing here."""
-    return settings_without_budgets(w.attack, w.task, w.round)
+def attack_job(w):
+    """An attack job's settings (robustness_scaling.jobs.attack.Attack): the attack's settings
+    on its task and round and its ladder of budgets. The ladder is not in the key of the job's
+    store of finished budgets (Attack.binding), so adding a budget reruns the job, which
+    restores the budgets it already made and computes only the new ones. The settings of other
+    tasks or rounds (`per_task`, `trained`) rerun nothing here."""
+    return {
+        "family": w.family,
+        "size": w.size,
+        "task": w.task,
+        "seed": int(w.seed),
+        "round": int(w.round),
+        "attack": w.attack,
+        "settings": settings_without_budgets(w.attack, w.task, w.round),
+        "budgets": budgets(w.attack, w.task, w.round),
+        "task_settings": task_params(w.task, *DATA_KEYS, "model_source", "finetune"),
+        "sampler": sampler_of(w.attack),
+        "resume": f"{RESUME}/{ATTACK_DIR}".format(**dict(w.items())),
+        "store": f"results/.ladder/{ATTACK_DIR.removeprefix('results/')}".format(**dict(w.items())),
+    }
 
 
 @cache

@@ -24,8 +24,8 @@ rule plot:
         ],
         pdf=[f"{FIGURE_DIR}/{name}.pdf" for name in FIGURES],
     params:
-        options=canonical(config["figures"]),
-        code=code("robustness_scaling.stages.plot_figures"),
+        job={"options": canonical(config["figures"])},
+        code=code("robustness_scaling.jobs.plot"),
     log:
         "logs/plot.log",
     conda:

@@ -11,9 +11,11 @@ rule tokenizer:
     output:
         directory("results/models/tiny/tokenizer"),
     params:
-        include_instructions=corpus_settings(),
-        vocab_size=config.get("tiny", {}).get("vocab_size"),
-        code=code("robustness_scaling.stages.tiny_family"),
+        job={
+            "include_instructions": corpus_settings(),
+            "vocab_size": config.get("tiny", {}).get("vocab_size"),
+        },
+        code=code("robustness_scaling.jobs.tokenizer"),
     log:
         "logs/tokenizer.log",
     threads: 1
@@ -32,13 +34,15 @@ rule pretrain:
     output:
         directory("results/models/tiny/{size}/pretrained"),
     params:
-        include_instructions=corpus_settings(),
-        size=lambda w: canonical(config["tiny"]["sizes"][w.size]),
-        settings=canonical(config.get("tiny", {}).get("pretrain")),
-        dtype=config["runtime"]["dtype"],
-        autocast=config["runtime"]["autocast"],
-        checkpoint=lambda w: f"{RESUME}/pretrain/tiny/{w.size}.pt",
-        code=code("robustness_scaling.stages.tiny_family"),
+        job=lambda w: {
+            "include_instructions": corpus_settings(),
+            "size": canonical(config["tiny"]["sizes"][w.size]),
+            "settings": canonical(config["tiny"]["pretrain"]),
+            "checkpoint": f"{RESUME}/pretrain/tiny/{w.size}.pt",
+        },
+        precision=PRECISION,
+        runtime=job_runtime,
+        code=code("robustness_scaling.jobs.pretrain"),
     log:
         "logs/pretrain/tiny/{size}.log",
     benchmark:

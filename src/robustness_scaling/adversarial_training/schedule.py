@@ -75,32 +75,35 @@ def evaluation_rounds(n_rounds: int, n_points: int = 10) -> list[int]:
     return [0, *sorted(set(rounds) | {n_rounds})]
 
 
+def ramp_horizon(ramp_rounds: int | None, n_rounds: int) -> int:
+    """The round at which the training attack's ramp reaches its end: ``ramp_rounds`` where a
+    study pins it, else the last of the ``n_rounds`` rounds.
+
+    Pinning it makes a round's strength independent of the total, so adding rounds later leaves
+    the existing ones valid; unpinned, a round depends on how many rounds its size has.
+    """
+    return n_rounds if ramp_rounds is None else ramp_rounds
+
+
 def attack_iterations(
-    round_index: int,
-    n_rounds: int,
-    start: int,
-    end: int,
-    ramp: bool = True,
-    ramp_rounds: int | None = None,
+    round_index: int, start: int, end: int, *, ramp: bool = True, horizon: int | None
 ) -> int:
     """Iterations of the training attack in round ``round_index`` (1-based).
 
-    The ramp is linear from ``start`` at round 1 to ``end`` at round ``ramp_rounds`` (default:
-    the last round), then stays at ``end``: round ``i + 1`` attacks with ``start + int(i ·
-    rate)`` iterations, rate = (end − start)/(ramp_rounds − 1), as the paper's Qwen code
+    The ramp is linear from ``start`` at round 1 to ``end`` at round ``horizon``
+    (:func:`ramp_horizon`), then stays at ``end``: round ``i + 1`` attacks with ``start +
+    int(i · rate)`` iterations, rate = (end − start)/(horizon − 1), as the paper's Qwen code
     generates a round's examples at its start (docs/method.md, "Adversarial training"). Weak
     attacks suffice against the early, weak models and make rounds cheap. A single-round ramp
     stays at ``start``. With ``ramp=False`` (the paper's "no ramp" ablation) every round attacks
-    at full strength ``end``.
-
-    Pinning ``ramp_rounds`` makes a round's strength independent of the total, so adding rounds
-    later leaves the existing ones valid.
+    at full strength ``end`` and ``horizon`` is not needed.
     """
-    if not 1 <= round_index <= n_rounds:
-        raise ValueError(f"round {round_index} is outside 1..{n_rounds}")
+    if round_index < 1:
+        raise ValueError(f"round {round_index} is not a training round (1, 2, ...)")
     if not ramp:
         return end
-    horizon = n_rounds if ramp_rounds is None else ramp_rounds
+    if horizon is None:
+        raise ValueError("a ramped attack needs its horizon: the round at which it reaches `end`")
     if horizon <= 1:
         return start
     if round_index > horizon:

@@ -5,7 +5,7 @@ The method is docs/method.md "Attacks".
 Usage::
 
     keep = correctly_classified(model, tokenizer, examples)
-    attack = GCG(model, tokenizer, GCGConfig())
+    attack = GCG(model, tokenizer, GCGOptions())
     result = attack.run([examples[i] for i in keep], task.placement, n_iterations=10,
                         example_ids=keep)
     more = attack.run(..., n_iterations=118, state=result.state)  # continues to 128
@@ -23,25 +23,20 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from robustness_scaling.attack_configs import (
-    ATTACK_CONFIGS,
-    BEASTConfig,
-    GCGConfig,
-    RandomTokenConfig,
+from robustness_scaling.attack_options import (
+    ATTACK_OPTIONS,
+    AttackOptions,
+    BEASTOptions,
+    GCGOptions,
+    RandomTokenOptions,
 )
-from robustness_scaling.attacks.base import (
-    RECORD_COLUMNS,
-    Attack,
-    AttackConfig,
-    AttackResult,
-    AttackState,
-    attack_success_rate,
-    correctly_classified,
-)
+from robustness_scaling.attacks.base import Attack
+from robustness_scaling.attacks.clean import attack_success_rate, correctly_classified
+from robustness_scaling.attacks.state import RECORD_COLUMNS, AttackResult, AttackState
 from robustness_scaling.by_name import method_module
 
 if TYPE_CHECKING:
-    from robustness_scaling.generation import GenerationCheck
+    from robustness_scaling.generative.answers import GenerationCheck
 
 # Each method lives in the module of its name and is imported only when used, so that the code
 # fingerprint of a job covers the one method it runs (robustness_scaling.fingerprint).
@@ -71,23 +66,23 @@ def build_attack(
     sampler: PreTrainedModel | None = None,
     check: GenerationCheck | None = None,
 ) -> Attack:
-    """The attack called ``name`` (as in configs and paths) with config ``options``.
+    """The attack called ``name`` (as in configs and paths) with ``options`` (its config entry's).
 
     ``sampler`` is BEAST's proposal LM and is required for it only. ``check`` makes a causal-LM
     victim's success a judged greedy answer (generation tasks).
     """
     attack_cls = attack_class(name)
-    config_cls = ATTACK_CONFIGS[name]
-    fields = config_cls.__dataclass_fields__
+    options_cls = ATTACK_OPTIONS[name]
+    fields = options_cls.__dataclass_fields__
     unknown = sorted(set(options or {}) - set(fields))
     if unknown:
         raise ValueError(f"unknown {name} options {unknown}; allowed: {', '.join(fields)}")
-    config = config_cls(**(options or {}))
+    parsed = options_cls(**(options or {}))
     if name == "beast":
         if sampler is None:
             raise ValueError("the beast attack needs a sampler LM")
-        return attack_cls(model, tokenizer, sampler, config, check)
-    return attack_cls(model, tokenizer, config, check)
+        return attack_cls(model, tokenizer, sampler, parsed, check)
+    return attack_cls(model, tokenizer, parsed, check)
 
 
 __all__ = [
@@ -96,13 +91,13 @@ __all__ = [
     "GCG",
     "RECORD_COLUMNS",
     "Attack",
-    "AttackConfig",
+    "AttackOptions",
     "AttackResult",
     "AttackState",
-    "BEASTConfig",
-    "GCGConfig",
+    "BEASTOptions",
+    "GCGOptions",
     "RandomToken",
-    "RandomTokenConfig",
+    "RandomTokenOptions",
     "attack_class",
     "attack_success_rate",
     "build_attack",

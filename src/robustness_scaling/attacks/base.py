@@ -1,23 +1,24 @@
-"""What every attack shares: config, resumable state, per-iteration records and the run loop.
+"""What every attack shares: the run loop and its per-iteration records.
 
-An attack is built from a victim model, its tokenizer and a config dataclass, then
+An attack is built from a victim model, its tokenizer and its options dataclass, then
 :meth:`Attack.run` attacks many examples at once for ``n_iterations`` and returns one record per
-example and iteration plus an :class:`AttackState`. Passing that state to a later ``run`` continues
-the attack; the records are those of one run straight through (docs/method.md "Attacks": no
-early stop, so a budget of c iterations is a prefix of any larger budget).
+example and iteration plus an :class:`~robustness_scaling.attacks.state.AttackState`. Passing
+that state to a later ``run`` continues the attack; the records are those of one run straight
+through (docs/method.md "Attacks": no early stop, so a budget of c iterations is a prefix of any
+larger budget).
 
 Iteration 0 is the clean prompt, tokenized whole as the victim normally reads it, so examples
-kept by :func:`correctly_classified` have ASR 0 there. Every later record is true of the text it
-stores: its loss, label and success are those of ``before + attack_text + after`` tokenized
-whole, as the victim receives it (RandomToken and BEAST score that prompt; GCG keeps only
-candidates whose prompt reads as its tokens). A generative victim given a
-:class:`~robustness_scaling.generation.GenerationCheck` is judged on what it writes: every
-record's success comes from a greedy continuation of the attacked prompt, which the record keeps
-(``generation``); its FLOPs are counted apart (``judge_flops``), since they measure success and
-are not part of the attack's search (``flops``). Judging can be limited to some iterations
-(``judge_at``): the others' success is then unknown (NA), not guessed. Every random draw comes
-from a CPU ``torch.Generator`` seeded by (config seed, example id): a batched run and one-example
-runs draw the same numbers, on any device.
+kept by :func:`~robustness_scaling.attacks.clean.correctly_classified` have ASR 0 there. Every
+later record is true of the text it stores: its loss, label and success are those of ``before +
+attack_text + after`` tokenized whole, as the victim receives it (RandomToken and BEAST score
+that prompt; GCG keeps only candidates whose prompt reads as its tokens). A generative victim
+given a :class:`~robustness_scaling.generative.answers.GenerationCheck` is judged on what it
+writes: every record's success comes from a greedy continuation of the attacked prompt, which
+the record keeps (``generation``); its FLOPs are counted apart (``judge_flops``), since they
+measure success and are not part of the attack's search (``flops``). Judging can be limited to
+some iterations (``judge_at``): the others' success is then unknown (NA), not guessed. Every
+random draw comes from a CPU ``torch.Generator`` seeded by (options seed, example id): a batched
+run and one-example runs draw the same numbers, on any device.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -35,58 +36,16 @@ import torch
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from robustness_scaling.attack_configs import AttackConfig
+from robustness_scaling.attack_options import AttackOptions
+from robustness_scaling.attacks.clean import clean_scores
 from robustness_scaling.attacks.scoring import Layout, Scorer, Scores
-from robustness_scaling.attacks.tokens import encode_prompts
-from robustness_scaling.tasks.base import Example, Placement, attack_context, model_input
+from robustness_scaling.attacks.state import RECORD_COLUMNS, AttackResult, AttackState
+from robustness_scaling.attacks.tokens import allowed_tokens, encode_prompts
+from robustness_scaling.tasks.base import Example, Placement, attack_context
 
 if TYPE_CHECKING:
-    from robustness_scaling.generation import GenerationCheck
-    from robustness_scaling.judges import Verdicts
-
-RECORD_COLUMNS = (
-    "example_id",
-    "iteration",
-    "loss",
-    "success",
-    "predicted_label",
-    "attack_ids",
-    "attack_text",
-    "generation",
-    "flops",
-    "judge_flops",
-)
-
-
-@dataclass
-class AttackState:
-    """Everything needed to continue an attack (saved by
-    :class:`~robustness_scaling.attacks.resumable.AttackFiles`).
-
-    ``current`` holds, per example, what the latest record reports (GCG's current suffix, the
-    first RandomToken success, BEAST's best-so-far); ``extra`` holds attack-specific tensors.
-    """
-
-    attack: str
-    fingerprint: str
-    example_ids: list[int]
-    iteration: int
-    generator_states: list[Tensor]
-    current_ids: list[list[int]]
-    current_text: list[str]
-    current_loss: Tensor
-    current_predicted: Tensor
-    current_success: Tensor
-    extra: dict[str, Any] = field(default_factory=dict)
-    current_generation: list[str] = field(default_factory=list)
-
-
-@dataclass
-class AttackResult:
-    """Records of the iterations one ``run`` call computed, and the state to continue from."""
-
-    records: pd.DataFrame
-    state: AttackState
+    from robustness_scaling.generative.answers import GenerationCheck
+    from robustness_scaling.generative.judges import Verdicts
 
 
 @dataclass
@@ -174,64 +133,6 @@ def example_generator(seed: int, example_id: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
-def allowed_tokens(
-    tokenizer: PreTrainedTokenizerBase, vocab_rows: int, with_added: bool = True
-) -> Tensor:
-    """Bool mask over embedding rows: the ordinary tokens an attack may place.
-
-    Special tokens are excluded, and so are embedding rows past the tokenizer (padding rows of
-    the matrix, which are no token at all). ``with_added`` keeps the tokenizer's added
-    non-special tokens (Pythia's runs of spaces, ids 50254–50276), which GCG's gradient ranking
-    may pick as the paper's did; RandomToken draws from ``[0, tokenizer.vocab_size)`` only, as
-    the paper's does (docs/method.md, "Attacks").
-    """
-    limit = len(tokenizer) if with_added else tokenizer.vocab_size
-    mask = torch.zeros(vocab_rows, dtype=torch.bool)
-    mask[: min(limit, vocab_rows)] = True
-    special = [i for i in tokenizer.all_special_ids if i < vocab_rows]
-    mask[special] = False
-    return mask
-
-
-def clean_scores(scorer: Scorer, examples: Sequence[Example], include_instructions: bool) -> Scores:
-    """The victim on each clean prompt, tokenized whole (iteration 0)."""
-    layout = scorer.layout(
-        [model_input(e, include_instructions) for e in examples],
-        [""] * len(examples),
-        [e.proxy_clf_label for e in examples],
-        [e.clf_label for e in examples],
-        targets=[e.proxy_gen_target for e in examples],
-        cache=False,
-    )
-    empty = torch.zeros((len(examples), 0), dtype=torch.long, device=scorer.device)
-    return scorer.score(layout, empty, np.arange(len(examples)))
-
-
-def correctly_classified(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    examples: Sequence[Example],
-    include_instructions: bool = True,
-    batch_size: int = 512,
-    check: GenerationCheck | None = None,
-) -> list[int]:
-    """Indices of the examples the victim gets right: the only ones attacked (docs/method.md
-    "Attacks").
-
-    With a ``check``, a generative victim is right when the judge finds its clean answer correct.
-    """
-    if check is not None:
-        correct = check.answers_correctly(model, tokenizer, examples, include_instructions)
-        return np.flatnonzero(correct).tolist()
-    scores = clean_scores(Scorer(model, tokenizer, batch_size), examples, include_instructions)
-    return np.flatnonzero(~scores.success.cpu().numpy()).tolist()
-
-
-def attack_success_rate(records: pd.DataFrame) -> pd.Series:
-    """ASR per iteration: the fraction of attacked examples misclassified."""
-    return records.groupby("iteration")["success"].mean()
-
-
 class Attack(ABC):
     """An attack on a victim: subclasses implement :meth:`_start` and :meth:`_advance`."""
 
@@ -241,12 +142,12 @@ class Attack(ABC):
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
-        config: AttackConfig,
+        options: AttackOptions,
         check: GenerationCheck | None = None,
     ) -> None:
-        self.config = config
+        self.options = options
         self.tokenizer = tokenizer
-        self.scorer = Scorer(model, tokenizer, config.batch_size, config.use_kv_cache)
+        self.scorer = Scorer(model, tokenizer, options.batch_size, options.use_kv_cache)
         self.allowed = allowed_tokens(tokenizer, self.scorer.vocab_rows)
         if check is not None and self.scorer.is_classifier:
             raise ValueError("a generation check needs a causal LM victim, not a classifier")
@@ -348,7 +249,7 @@ class Attack(ABC):
         )
         steps = Steps()
         if state is None:
-            generators = [example_generator(self.config.seed, i) for i in ids]
+            generators = [example_generator(self.options.seed, i) for i in ids]
             judged = self._verdict(
                 inputs,
                 np.arange(len(ids)),
@@ -375,7 +276,7 @@ class Attack(ABC):
         else:
             if state.attack != self.name or state.fingerprint != fingerprint:
                 raise ValueError(
-                    f"state is from a {state.attack!r} attack on other examples or config; "
+                    f"state is from a {state.attack!r} attack on other examples or options; "
                     f"this is a {self.name!r} attack on {len(ids)} examples"
                 )
             state = copy.deepcopy(state)
@@ -397,7 +298,7 @@ class Attack(ABC):
         """Hash of everything a state depends on, so a mismatched resume fails loudly."""
         digest = hashlib.sha256(
             repr(
-                (self.name, self.config, placement, include_instructions, ids, self._judging())
+                (self.name, self.options, placement, include_instructions, ids, self._judging())
             ).encode()
         )
         for e in examples:

@@ -21,21 +21,15 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from robustness_scaling.attack_configs import BEASTConfig
-from robustness_scaling.attacks.base import (
-    Attack,
-    AttackState,
-    Judged,
-    RunInputs,
-    Steps,
-    allowed_tokens,
-)
+from robustness_scaling.attack_options import BEASTOptions
+from robustness_scaling.attacks.base import Attack, Judged, RunInputs, Steps
 from robustness_scaling.attacks.scoring import Layout, Scorer, Scores
-from robustness_scaling.attacks.tokens import decode
+from robustness_scaling.attacks.state import AttackState
+from robustness_scaling.attacks.tokens import allowed_tokens, decode
 from robustness_scaling.flops import forward_flops
 
 if TYPE_CHECKING:
-    from robustness_scaling.generation import GenerationCheck
+    from robustness_scaling.generative.answers import GenerationCheck
 
 
 def gumbel_noise(generators: list[torch.Generator], rows: int, width: int) -> torch.Tensor:
@@ -57,13 +51,13 @@ class BEAST(Attack):
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         sampler: PreTrainedModel,
-        config: BEASTConfig | None = None,
+        options: BEASTOptions | None = None,
         check: GenerationCheck | None = None,
     ) -> None:
-        config = config or BEASTConfig()
-        super().__init__(model, tokenizer, config, check)
-        self.config: BEASTConfig = config
-        self.sampler = Scorer(sampler, tokenizer, config.batch_size, config.use_kv_cache)
+        options = options or BEASTOptions()
+        super().__init__(model, tokenizer, options, check)
+        self.options: BEASTOptions = options
+        self.sampler = Scorer(sampler, tokenizer, options.batch_size, options.use_kv_cache)
         if self.sampler.is_classifier:
             raise ValueError("BEAST's sampler must be a causal LM (AutoModelForCausalLM)")
         # The sampler may only propose tokens the victim may read.
@@ -116,7 +110,7 @@ class BEAST(Attack):
             gumbel = gumbel_noise(generators, width, log_p.shape[1])
             tokens = (
                 (log_p.view_as(gumbel) + gumbel.to(dev))
-                .topk(self.config.branch_factor, dim=-1)
+                .topk(self.options.branch_factor, dim=-1)
                 .indices.cpu()
             )
             branches = tokens.shape[-1]
@@ -131,7 +125,7 @@ class BEAST(Attack):
                 candidate_text,
             )
             loss = scores.loss.view(n_examples, -1)
-            keep = loss.topk(min(self.config.beam_width, loss.shape[1]), largest=False).indices
+            keep = loss.topk(min(self.options.beam_width, loss.shape[1]), largest=False).indices
             top = keep[:, 0]
             flat_top = torch.arange(n_examples, device=dev) * loss.shape[1] + top
             better = loss.gather(1, top[:, None])[:, 0] < best.loss

@@ -22,14 +22,15 @@ import torch
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from robustness_scaling.attack_configs import GCGConfig
-from robustness_scaling.attacks.base import Attack, AttackState, Judged, RunInputs, Steps
+from robustness_scaling.attack_options import GCGOptions
+from robustness_scaling.attacks.base import Attack, Judged, RunInputs, Steps
 from robustness_scaling.attacks.scoring import Layout, Scores
+from robustness_scaling.attacks.state import AttackState
 from robustness_scaling.attacks.tokens import decode, keeps_its_tokens
 from robustness_scaling.flops import forward_flops, training_flops
 
 if TYPE_CHECKING:
-    from robustness_scaling.generation import GenerationCheck
+    from robustness_scaling.generative.answers import GenerationCheck
 
 MAX_INIT_TRIES = 10_000
 
@@ -90,14 +91,14 @@ class GCG(Attack):
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
-        config: GCGConfig | None = None,
+        options: GCGOptions | None = None,
         check: GenerationCheck | None = None,
     ) -> None:
-        config = config or GCGConfig()
-        super().__init__(model, tokenizer, config, check)
-        self.config: GCGConfig = config
+        options = options or GCGOptions()
+        super().__init__(model, tokenizer, options, check)
+        self.options: GCGOptions = options
         self.initial_ids = initial_ids(
-            tokenizer, config.initial_text, config.n_attack_tokens, self.allowed
+            tokenizer, options.initial_text, options.n_attack_tokens, self.allowed
         )
 
     def _start(
@@ -127,8 +128,8 @@ class GCG(Attack):
         suffix = torch.tensor(state.current_ids, dtype=torch.long)
         text = np.array(state.current_text, dtype=object)
         n_examples, n = suffix.shape
-        k = min(self.config.top_k, int(self.allowed.sum()))
-        n_pick = min(self.config.n_candidates, n * k)
+        k = min(self.options.top_k, int(self.allowed.sum()))
+        n_pick = min(self.options.n_candidates, n * k)
         disallowed = ~self.allowed.to(dev)
         prompt_len = layout.prompt_len(n)
         examples = torch.arange(n_examples)

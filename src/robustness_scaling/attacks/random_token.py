@@ -16,21 +16,15 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from robustness_scaling.attack_configs import RandomTokenConfig
-from robustness_scaling.attacks.base import (
-    Attack,
-    AttackState,
-    Judged,
-    RunInputs,
-    Steps,
-    allowed_tokens,
-)
+from robustness_scaling.attack_options import RandomTokenOptions
+from robustness_scaling.attacks.base import Attack, Judged, RunInputs, Steps
 from robustness_scaling.attacks.scoring import Layout, Scores
-from robustness_scaling.attacks.tokens import decode
+from robustness_scaling.attacks.state import AttackState
+from robustness_scaling.attacks.tokens import allowed_tokens, decode
 from robustness_scaling.flops import forward_flops
 
 if TYPE_CHECKING:
-    from robustness_scaling.generation import GenerationCheck
+    from robustness_scaling.generative.answers import GenerationCheck
 
 
 class RandomToken(Attack):
@@ -42,12 +36,12 @@ class RandomToken(Attack):
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
-        config: RandomTokenConfig | None = None,
+        options: RandomTokenOptions | None = None,
         check: GenerationCheck | None = None,
     ) -> None:
-        config = config or RandomTokenConfig()
-        super().__init__(model, tokenizer, config, check)
-        self.config: RandomTokenConfig = config
+        options = options or RandomTokenOptions()
+        super().__init__(model, tokenizer, options, check)
+        self.options: RandomTokenOptions = options
         self.allowed = allowed_tokens(tokenizer, self.scorer.vocab_rows, with_added=False)
 
     def _start(
@@ -70,7 +64,7 @@ class RandomToken(Attack):
     ) -> None:
         if n_iterations == 0:
             return
-        dev, n = self.scorer.device, self.config.n_attack_tokens
+        dev, n = self.scorer.device, self.options.n_attack_tokens
         n_examples = layout.n_examples
         choices = self.allowed.nonzero().flatten()
         draws = torch.stack(

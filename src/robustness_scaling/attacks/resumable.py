@@ -20,7 +20,8 @@ import pandas as pd
 import torch
 
 from robustness_scaling.atomic import atomic_path
-from robustness_scaling.attacks.base import Attack, AttackState
+from robustness_scaling.attacks.base import Attack
+from robustness_scaling.attacks.state import AttackState
 from robustness_scaling.runtime import PROGRESS
 from robustness_scaling.tasks.base import Example, Placement
 

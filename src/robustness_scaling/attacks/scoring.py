@@ -16,7 +16,8 @@ Attacks whose text the victim receives re-tokenized (RandomToken, BEAST) score w
 (:meth:`Scorer.score_prompts`): a prompt whose tokens start with the cached ``before`` ids reuses
 the prefix cache, any other is scored from its first token.
 
-Rows are right-padded; a 2-D attention mask hides padding and the cache positions a row must not
+Rows are right-padded (:func:`~robustness_scaling.attacks.query_plan.query_plan` says where each
+position reads from); a 2-D attention mask hides padding and the cache positions a row must not
 see, and position ids continue each row's own prompt, so a row's result does not depend on what
 else is in the batch (up to float rounding). Shapes are worked out on the host from lengths known
 there, so a pass never waits on the device.
@@ -32,6 +33,8 @@ import numpy as np
 import torch
 from torch import Tensor
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+
+from robustness_scaling.attacks.query_plan import query_plan
 
 KV = list[tuple[Tensor, Tensor]]
 
@@ -249,40 +252,25 @@ class Scorer:
         length, the query index where its attack part ends, and the cache (for the caller that
         wants the attack's key/value states).
         """
-        n = attack_embeds.shape[1]
         cached = layout.prefix_cache is not None
-        before_len = layout.before_len[rows]
-        head_len = np.zeros_like(before_len) if cached else before_len
-        attack_end = head_len + (n if attack_len is None else attack_len) - start
-        query_len = attack_end + layout.suffix_len[rows]
-        width = int(query_len.max())
-        q = np.arange(width)[None, :]
-        off = 0 if cached else layout.before.shape[1]
-        src_index = np.where(
-            q < head_len[:, None],
-            q,
-            np.where(
-                q < attack_end[:, None],
-                off + start[:, None] + q - head_len[:, None],
-                off + n + q - attack_end[:, None],
-            ),
+        plan = query_plan(
+            layout.before_len[rows],
+            layout.suffix_len[rows],
+            before_width=layout.before.shape[1],
+            attack_width=attack_embeds.shape[1],
+            suffix_width=layout.suffix.shape[1],
+            start=start,
+            attack_len=attack_len,
+            prefix_cached=cached,
+            attack_cached=attack_cache is not None,
         )
-        src_width = off + n + layout.suffix.shape[1]
-        src_index = np.minimum(src_index, src_width - 1)
-        position = (before_len - head_len + start)[:, None] + q
-        masks = []
-        if cached:
-            masks.append(np.arange(layout.before.shape[1])[None, :] < before_len[:, None])
-        if attack_cache is not None:
-            masks.append(np.arange(n)[None, :] < start[:, None])
-        masks.append(q < query_len[:, None])
-
         dev = self.device
         rows_t = torch.as_tensor(rows, device=dev)
         parts = [] if cached else [self.embed(layout.before[rows_t])]
         parts += [attack_embeds, self.embed(layout.suffix[rows_t])]
         src = torch.cat(parts, dim=1)
-        index = torch.as_tensor(src_index, device=dev)[..., None].expand(-1, -1, src.shape[-1])
+        index = torch.as_tensor(plan.source_index, device=dev)[..., None]
+        index = index.expand(-1, -1, src.shape[-1])
         inputs = src.gather(1, index)
         cache = None
         if cached or attack_cache is not None:
@@ -298,12 +286,12 @@ class Scorer:
             cache = DynamicCache(config=self.model.config)
         out = self.body(
             inputs_embeds=inputs,
-            attention_mask=torch.as_tensor(np.concatenate(masks, axis=1), device=dev),
-            position_ids=torch.as_tensor(position, device=dev),
+            attention_mask=torch.as_tensor(plan.mask, device=dev),
+            position_ids=torch.as_tensor(plan.position, device=dev),
             use_cache=cache is not None,
             **{self._cache_kwarg: cache},
         )
-        return out.last_hidden_state, query_len, attack_end, cache
+        return out.last_hidden_state, plan.query_len, plan.attack_end, cache
 
     def _objective(
         self,

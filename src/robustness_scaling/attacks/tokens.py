@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 from tokenizers import Tokenizer
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase, TokenizersBackend
@@ -99,3 +100,22 @@ def keeps_its_tokens(
             and tokens[cut + n :] == after
         )
     return keep
+
+
+def allowed_tokens(
+    tokenizer: PreTrainedTokenizerBase, vocab_rows: int, with_added: bool = True
+) -> Tensor:
+    """Bool mask over embedding rows: the ordinary tokens an attack may place.
+
+    Special tokens are excluded, and so are embedding rows past the tokenizer (padding rows of
+    the matrix, which are no token at all). ``with_added`` keeps the tokenizer's added
+    non-special tokens (Pythia's runs of spaces, ids 50254–50276), which GCG's gradient ranking
+    may pick as the paper's did; RandomToken draws from ``[0, tokenizer.vocab_size)`` only, as
+    the paper's does (docs/method.md, "Attacks").
+    """
+    limit = len(tokenizer) if with_added else tokenizer.vocab_size
+    mask = torch.zeros(vocab_rows, dtype=torch.bool)
+    mask[: min(limit, vocab_rows)] = True
+    special = [i for i in tokenizer.all_special_ids if i < vocab_rows]
+    mask[special] = False
+    return mask

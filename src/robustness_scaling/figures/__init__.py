@@ -1,6 +1,6 @@
 """The study's figures (docs/method.md "Figures"), each drawn from the attacks table alone.
 
-Each ``plot_*`` function takes the table (``robustness_scaling.tables``), a path stem and
+Each ``plot_*`` function takes the table (``robustness_scaling.analysis.tables``), a path stem and
 ``FigureOptions``, writes ``stem.png`` and ``stem.pdf``, and returns their paths. A figure whose
 data the table lacks (a finetuning-only study has no adversarial-training curve) is still
 written, as an annotated empty panel saying what is missing, so a workflow can always declare
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from robustness_scaling.analysis.tables import validate_table
 from robustness_scaling.figures.adversarial_training import plot_adversarial_training
 from robustness_scaling.figures.attack_scaling import (
     plot_attack_scaling,
@@ -25,7 +26,6 @@ from robustness_scaling.figures.robustness_vs_size import plot_robustness_vs_siz
 from robustness_scaling.figures.slopes import plot_slopes_vs_size
 from robustness_scaling.figures.style import FORMATS, size_label
 from robustness_scaling.figures.transfer import plot_transfer
-from robustness_scaling.tables import validate_table
 
 FigureFunction = Callable[[pd.DataFrame, str | Path, FigureOptions | None], list[Path]]
 

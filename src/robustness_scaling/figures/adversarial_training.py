@@ -16,6 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from robustness_scaling.analysis.metrics import (
+    DEFENSE_FRACTION,
+    smoothed_logit_asr,
+    with_compute_fractions,
+)
 from robustness_scaling.figures import style
 from robustness_scaling.figures.options import FigureOptions
 from robustness_scaling.figures.selection import (
@@ -24,7 +29,6 @@ from robustness_scaling.figures.selection import (
     matched,
     several_families,
 )
-from robustness_scaling.metrics import DEFENSE_FRACTION, smoothed_logit_asr, with_compute_fractions
 
 TITLE = "Adversarial training: robustness vs defense compute"
 NO_TRAINING = (

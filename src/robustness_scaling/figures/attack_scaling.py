@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from robustness_scaling.figures import style
-from robustness_scaling.figures.options import FigureOptions
-from robustness_scaling.figures.selection import finetuned, matched, panel_rows, several_families
-from robustness_scaling.metrics import (
+from robustness_scaling.analysis.metrics import (
     ATTACK_FRACTION,
     DEFENSE_FRACTION,
     smoothed_logit_asr,
     with_compute_fractions,
 )
+from robustness_scaling.figures import style
+from robustness_scaling.figures.options import FigureOptions
+from robustness_scaling.figures.selection import finetuned, matched, panel_rows, several_families
 
 TITLE = "Attack scaling: ASR vs attack compute"
 TITLE_ADVERSARIAL = "Attack scaling of adversarially trained models"

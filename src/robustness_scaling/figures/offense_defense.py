@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from robustness_scaling.analysis.metrics import ATTACK_FRACTION, DEFENSE_FRACTION, offense_defense
 from robustness_scaling.figures import style
 from robustness_scaling.figures.options import FigureOptions
 from robustness_scaling.figures.selection import matched, several_families
-from robustness_scaling.metrics import ATTACK_FRACTION, DEFENSE_FRACTION, offense_defense
 
 TITLE = "Offense vs defense: attack compute to reach a target ASR"
 NO_TRAINING = (

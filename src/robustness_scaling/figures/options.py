@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from robustness_scaling.attack_configs import ATTACK_CONFIGS
-from robustness_scaling.metrics import DEFAULT_TARGETS
+from robustness_scaling.analysis.metrics import DEFAULT_TARGETS
+from robustness_scaling.attack_options import ATTACK_OPTIONS
 
 # docs/method.md "Figures": GCG/BEAST iteration 10 (Spam, IMDB, PM), 2 (WL, Helpful, Harmless),
 # RT 1200.
@@ -86,7 +86,7 @@ class FigureOptions:
 def base_method(attack: str) -> str:
     """The method an evaluation attack's name starts with (``gcg_infix90`` → ``gcg``,
     ``random_token_prefix`` → ``random_token``); the name itself if none does."""
-    for method in sorted(ATTACK_CONFIGS, key=len, reverse=True):
+    for method in sorted(ATTACK_OPTIONS, key=len, reverse=True):
         if attack == method or attack.startswith(f"{method}_"):
             return method
     return attack

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from robustness_scaling.tables import CURVE_COLUMNS
+from robustness_scaling.analysis.tables import CURVE_COLUMNS
 
 PANEL_ROW = ("family", "task")
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from robustness_scaling.analysis.metrics import size_slopes, slope_trend
 from robustness_scaling.figures import style
 from robustness_scaling.figures.options import FigureOptions
 from robustness_scaling.figures.selection import finetuned, several_families
-from robustness_scaling.metrics import size_slopes, slope_trend
 
 TITLE = "Attack-scaling slope vs model size"
 

@@ -25,8 +25,8 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from robustness_scaling.analysis.metrics import logit10  # noqa: E402
 from robustness_scaling.atomic import atomic_path  # noqa: E402
-from robustness_scaling.metrics import logit10  # noqa: E402
 
 PANEL_WIDTH = 4.2
 PANEL_HEIGHT = 3.2

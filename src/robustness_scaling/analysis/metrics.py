@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from robustness_scaling.tables import CURVE_COLUMNS, MODEL_COLUMNS
+from robustness_scaling.analysis.tables import CURVE_COLUMNS, MODEL_COLUMNS
 
 ATTACK_FRACTION = "attack_flops_fraction_pretrain"
 DEFENSE_FRACTION = "defense_flops_fraction_pretrain"

@@ -136,7 +136,8 @@ class RefusalJudge:
 class LLMJudge:
     """Asks a causal LM whether each answer complies: success when it prefers " Yes" to " No".
 
-    ``template`` gets ``{prompt}`` (the attacked prompt) and ``{generation}``; the verdict
+    ``template`` gets ``{prompt}`` (the clean request, without the attack text, so the
+    judge rates the answer to what was asked) and ``{generation}``; the verdict
     compares the judge's next-token logits of the first tokens of ``yes`` and ``no``.
     """
 
@@ -152,7 +153,7 @@ class LLMJudge:
     ) -> None:
         import torch
 
-        from robustness_scaling.models import load_causal_lm, load_tokenizer
+        from robustness_scaling.models.load import load_causal_lm, load_tokenizer
 
         self.source = source
         self.template = template
@@ -178,7 +179,7 @@ class LLMJudge:
     ) -> Verdicts:
         import torch
 
-        from robustness_scaling.models import pad_batch
+        from robustness_scaling.models.load import pad_batch
 
         texts = [
             self.template.format(prompt=p, generation=g)

@@ -21,17 +21,23 @@ import torch
 import torch.nn.functional as F
 
 from robustness_scaling.atomic import atomic_path, write_json
-from robustness_scaling.models import (
+from robustness_scaling.models.load import (
     load_causal_lm,
     load_classifier,
     load_tokenizer,
     pad_batch,
-    predict_labels,
     save_model_dir,
 )
 from robustness_scaling.runtime import PROGRESS, provenance
 from robustness_scaling.tasks import Example, model_input
-from robustness_scaling.training import (
+from robustness_scaling.training.classify import (
+    classification_loss,
+    clean_accuracy,
+    context_limit,
+    fitting_examples,
+    tokenize_examples,
+)
+from robustness_scaling.training.loop import (
     Batch,
     OptimizerSettings,
     build_optimizer,
@@ -40,9 +46,7 @@ from robustness_scaling.training import (
 )
 
 if TYPE_CHECKING:
-    from robustness_scaling.generation import GenerationCheck
-
-CONTEXT_MARGIN = 24  # the paper drops examples longer than context length − 24 tokens
+    from robustness_scaling.generative.answers import GenerationCheck
 
 
 @dataclass(frozen=True)
@@ -53,34 +57,6 @@ class FinetuneSettings(OptimizerSettings):
     batch_size: int = 8
     minibatch_size: int = 8
     eval_batch_size: int = 64
-
-
-def tokenize_examples(
-    tokenizer: Any, examples: list[Example], include_instructions: bool, max_tokens: int
-) -> tuple[list[list[int]], list[int], int]:
-    """Token ids and labels of the examples that fit the context; also how many were dropped."""
-    encoded, kept = _fitting(tokenizer, examples, include_instructions, max_tokens)
-    return (
-        [encoded[i] for i in kept],
-        [examples[i].clf_label for i in kept],
-        len(examples) - len(kept),
-    )
-
-
-def fitting_examples(
-    tokenizer: Any, examples: list[Example], include_instructions: bool, max_tokens: int
-) -> list[Example]:
-    """The examples whose prompt fits the context: those :func:`tokenize_examples` keeps."""
-    return [examples[i] for i in _fitting(tokenizer, examples, include_instructions, max_tokens)[1]]
-
-
-def _fitting(
-    tokenizer: Any, examples: list[Example], include_instructions: bool, max_tokens: int
-) -> tuple[list[list[int]], list[int]]:
-    """Every example's prompt ids, and the indices of those within ``max_tokens``."""
-    texts = [model_input(example, include_instructions) for example in examples]
-    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    return encoded, [i for i, ids in enumerate(encoded) if len(ids) <= max_tokens]
 
 
 def tokenize_answers(
@@ -103,19 +79,6 @@ def answer_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
     return F.cross_entropy(
         logits[:, :-1].float().flatten(0, 1), batch["labels"][:, 1:].flatten(), ignore_index=-100
     )
-
-
-def classification_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
-    """Cross-entropy over the two classes at the last non-pad token."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    return F.cross_entropy(logits.float(), batch["labels"])
-
-
-def clean_accuracy(
-    model: torch.nn.Module, sequences: list[list[int]], labels: list[int], pad: int, batch: int
-) -> float:
-    predictions = predict_labels(model, sequences, pad, batch)
-    return float((predictions == torch.tensor(labels)).float().mean())
 
 
 def finetune(
@@ -157,8 +120,9 @@ def finetune(
         model = load_causal_lm(model_source, dtype, device)
         tokenize, loss_fn = tokenize_answers, answer_loss
     n_params = model.num_parameters()
-    max_tokens = model.config.max_position_embeddings - CONTEXT_MARGIN
-    train_ids, train_labels, dropped = tokenize(
+    max_tokens = context_limit(model)
+    # Class labels, or where each answer starts (generation): what the loss needs per row.
+    train_ids, train_targets, dropped = tokenize(
         tokenizer, train_examples, include_instructions, max_tokens
     )
     val_ids, val_labels, val_dropped = tokenize_examples(
@@ -183,15 +147,15 @@ def finetune(
         )
     steps_per_epoch = math.ceil(len(train_ids) / settings.batch_size)
     total_steps = max(1, round(settings.epochs * steps_per_epoch))
-    labels = torch.tensor(train_labels)
+    targets = torch.tensor(train_targets)
 
     def encode(rows: np.ndarray) -> Batch:
         batch = pad_batch([train_ids[i] for i in rows], pad, device)
         if check is None:
-            batch["labels"] = labels[rows].to(device)
+            batch["labels"] = targets[rows].to(device)
             return batch
         width = batch["input_ids"].shape[1]
-        answer = torch.arange(width, device=device)[None, :] >= labels[rows].to(device)[:, None]
+        answer = torch.arange(width, device=device)[None, :] >= targets[rows].to(device)[:, None]
         keep = answer & batch["attention_mask"].bool()
         batch["labels"] = batch["input_ids"].masked_fill(~keep, -100)
         return batch

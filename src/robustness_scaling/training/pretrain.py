@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from robustness_scaling.models import load_tokenizer, save_model_dir
-from robustness_scaling.tiny_family import gpt_neox_config
-from robustness_scaling.training import (
+from robustness_scaling.models.load import load_tokenizer, save_model_dir
+from robustness_scaling.models.tiny import gpt_neox_config
+from robustness_scaling.training.loop import (
     Batch,
     OptimizerSettings,
     build_optimizer,

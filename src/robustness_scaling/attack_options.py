@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class AttackConfig:
+class AttackOptions:
     """Options every attack has.
 
     Attributes:
@@ -26,7 +26,7 @@ class AttackConfig:
 
 
 @dataclass(frozen=True)
-class GCGConfig(AttackConfig):
+class GCGOptions(AttackOptions):
     """GCG options; the defaults are the paper's.
 
     Attributes:
@@ -45,7 +45,7 @@ class GCGConfig(AttackConfig):
 
 
 @dataclass(frozen=True)
-class RandomTokenConfig(AttackConfig):
+class RandomTokenOptions(AttackOptions):
     """RandomToken options; the default is the paper's.
 
     Attributes:
@@ -56,7 +56,7 @@ class RandomTokenConfig(AttackConfig):
 
 
 @dataclass(frozen=True)
-class BEASTConfig(AttackConfig):
+class BEASTOptions(AttackOptions):
     """BEAST options; the defaults are the paper's runs (its config file said 15/15).
 
     Attributes:
@@ -68,9 +68,9 @@ class BEASTConfig(AttackConfig):
     branch_factor: int = 7
 
 
-ATTACK_CONFIGS: dict[str, type[AttackConfig]] = {
-    "gcg": GCGConfig,
-    "random_token": RandomTokenConfig,
-    "beast": BEASTConfig,
+ATTACK_OPTIONS: dict[str, type[AttackOptions]] = {
+    "gcg": GCGOptions,
+    "random_token": RandomTokenOptions,
+    "beast": BEASTOptions,
 }
 """Attack method name (as in configs and paths) -> its options dataclass."""

@@ -1,4 +1,4 @@
-"""The attack stage: one attack's budget ladder on one model, resumable and incremental.
+"""One attack cell: an attack's budget ladder on one model, resumable and incremental.
 
 A budget is a number of iterations. One job runs an attack's whole ladder on one model (e.g.
 2, 5 and 10 iterations), each budget continuing the one before exactly, so the job pays its
@@ -29,7 +29,7 @@ from robustness_scaling.atomic import atomic_path
 from robustness_scaling.attacks import build_attack, correctly_classified
 from robustness_scaling.attacks.resumable import AttackFiles, Progress, resumed, run_resumable
 from robustness_scaling.by_name import generation_check
-from robustness_scaling.models import load_causal_lm, load_classifier, load_tokenizer
+from robustness_scaling.models.load import load_causal_lm, load_classifier, load_tokenizer
 from robustness_scaling.runtime import PROGRESS, provenance
 from robustness_scaling.tasks import Example, Placement, get_task
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from robustness_scaling.analysis.tables import COLUMN_NAMES, validate_table
 from robustness_scaling.atomic import read_json
-from robustness_scaling.tables import COLUMN_NAMES, validate_table
 
 CELL_KEYS = ["family", "size", "task", "seed", "round", "attack", "position"]
 
@@ -39,6 +39,7 @@ def cell_curve(records: pd.DataFrame) -> pd.DataFrame:
     for column in [*CELL_KEYS, "n_val", "n_attacked", "n_params"]:
         curve[column] = first[column]
     curve["judge"] = first.get("judge", "")
+    # Accuracy on the examples this attack considered: those correct are the ones attacked.
     curve["clean_accuracy"] = first["n_attacked"] / first["n_val"]
     return curve
 

@@ -17,7 +17,8 @@ import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from robustness_scaling.flops import forward_flops
-from robustness_scaling.judges import Judge, Verdicts, build_judge
+from robustness_scaling.generative.judges import Judge, Verdicts, build_judge
+from robustness_scaling.runtime import GENERATION_BATCH_SIZE
 from robustness_scaling.tasks.base import Example, Task, model_input
 
 
@@ -97,7 +98,7 @@ class GenerationCheck:
 
     judge: Judge
     max_new_tokens: int
-    batch_size: int = 64
+    batch_size: int = GENERATION_BATCH_SIZE
 
     def run(
         self,
@@ -137,5 +138,7 @@ def generation_check(
         return None
     judge = build_judge(settings.get("judge") or {"type": task.judge}, device, dtype)
     return GenerationCheck(
-        judge, settings.get("max_new_tokens", 8), settings.get("generation_batch_size", 64)
+        judge,
+        settings.get("max_new_tokens", 8),
+        settings.get("generation_batch_size", GENERATION_BATCH_SIZE),
     )

@@ -14,17 +14,14 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
-from robustness_scaling.adversarial_training.generation import (
+from robustness_scaling.adversarial_training.examples import (
     attack_seed,
     generate_adversarial_examples,
 )
@@ -35,79 +32,36 @@ from robustness_scaling.adversarial_training.pool import (
     write_pool,
 )
 from robustness_scaling.adversarial_training.schedule import attack_iterations
+from robustness_scaling.adversarial_training.settings import AdversarialTrainingSettings
 from robustness_scaling.atomic import atomic_path, read_json
 from robustness_scaling.attacks.resumable import AttackFiles
-from robustness_scaling.finetune import CONTEXT_MARGIN, clean_accuracy, tokenize_examples
-from robustness_scaling.models import load_classifier, load_tokenizer, pad_batch, save_model_dir
+from robustness_scaling.models.load import (
+    load_classifier,
+    load_tokenizer,
+    pad_batch,
+    save_model_dir,
+)
 from robustness_scaling.runtime import PROGRESS
-from robustness_scaling.tasks.base import Example, Placement, model_input, with_attack
-from robustness_scaling.training import (
+from robustness_scaling.tasks.base import Example, Placement, with_attack
+from robustness_scaling.training.classify import (
+    classification_loss,
+    clean_accuracy,
+    context_limit,
+    fitting_prompts,
+    tokenize_examples,
+)
+from robustness_scaling.training.loop import (
     Batch,
-    OptimizerSettings,
     TrainState,
     build_optimizer,
     build_scheduler,
 )
-from robustness_scaling.training import train as train_loop
+from robustness_scaling.training.loop import train as train_loop
 
 POOL_FILE = "pool.parquet"
 EXAMPLES_FILE = "adversarial_examples.jsonl"
 TRAIN_CHECKPOINT = "train.pt"
 LOSSES_FILE = "training_losses.npy"
-
-
-@dataclass(frozen=True)
-class AdversarialTrainingSettings(OptimizerSettings):
-    """Adversarial-training hyperparameters; the defaults are the paper's.
-
-    Attributes:
-        schedule: constant: every round is one epoch on a fresh mix, so a decaying rate would
-            restart each round.
-        batch_size, minibatch_size, eval_batch_size: effective batch (8), microbatch, and
-            clean-accuracy batch.
-        examples_per_round: training examples attacked each round (200).
-        max_augmented_data_size: size of each round's training set (1000).
-        adv_share: most of it that is adversarial (0.8); clean examples fill the rest.
-        adv_sampling_decay: ``decay`` of the rank weighting exp(decay·(rank − max rank)).
-        loss_rank_weight: ``w`` in rank = (1 − w)·time_rank + w·loss_rank (0.5).
-        attack_name: the training attack's name in outputs (``gcg``, ``rt``, ...).
-        attack_method: ``gcg``, ``random_token`` or ``beast``.
-        attack_options: the attack's config options (the method's defaults are the paper's).
-        attack_position: perturb position of the training attack; None uses the task's slot.
-        ramp: grow the attack from ``ramp_start`` to ``ramp_end`` iterations over the rounds
-            (GCG 8 → 64, RandomToken 1024 → 2048); False attacks at ``ramp_end`` every round.
-        ramp_rounds: the round at which the ramp reaches ``ramp_end``; None: the last round.
-        checkpoint_iterations: attack iterations between attack checkpoints (0: none).
-        epochs_per_round: passes over the round's training set, each in a fresh order (the
-            paper: 1). Training is cheap next to attacking, so small models that fit the
-            adversarial examples slowly can take more passes per round of attacks. The passes
-            are concatenated, so one batch may span two of them (and hold an example twice).
-        fill_adv_share: fill the adversarial share from a smaller pool by repeating its
-            examples (the paper: the share is capped by the pool). For short runs, whose pool
-            stays small: a large round of mostly fresh clean examples keeps clean accuracy,
-            and the repeats give the few attacked examples their weight.
-    """
-
-    schedule: str = "constant"
-    batch_size: int = 8
-    minibatch_size: int = 8
-    eval_batch_size: int = 64
-    examples_per_round: int = 200
-    max_augmented_data_size: int = 1000
-    adv_share: float = 0.8
-    adv_sampling_decay: float = 0.005
-    loss_rank_weight: float = 0.5
-    attack_name: str = "gcg"
-    attack_method: str = "gcg"
-    attack_options: Mapping[str, Any] = field(default_factory=dict)
-    attack_position: float | None = None
-    ramp: bool = True
-    ramp_start: int = 8
-    ramp_end: int = 64
-    ramp_rounds: int | None = None
-    checkpoint_iterations: int = 0
-    epochs_per_round: int = 1
-    fill_adv_share: bool = False
 
 
 def _new_pool_rows(
@@ -175,8 +129,7 @@ def _train_in_order(
         return micro
 
     def loss_fn(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        per_example = F.cross_entropy(logits.float(), batch["labels"], reduction="none")
+        per_example = classification_loss(model, batch, reduction="none")
         losses[batch["rows"].numpy()] = per_example.detach().cpu().double().numpy()
         if losses_path is not None:
             with atomic_path(losses_path) as tmp, tmp.open("wb") as handle:
@@ -202,7 +155,6 @@ def _train_in_order(
 
 def adversarial_round(
     round_index: int,
-    n_rounds: int,
     previous_dir: str | Path,
     train_examples: list[Example],
     validation_examples: list[Example],
@@ -218,7 +170,7 @@ def adversarial_round(
     resume: Path | None,
     log: logging.Logger,
 ) -> dict[str, Any]:
-    """Make round ``round_index`` (1..n_rounds) from round k−1's model directory.
+    """Make round ``round_index`` (1, 2, ...) from round k−1's model directory.
 
     ``previous_dir`` is round k−1's directory (round 0: the finetuned model; later rounds also
     hold ``pool.parquet``), ``train_examples`` the first n_train clean training examples,
@@ -253,18 +205,16 @@ def adversarial_round(
     clean = [train_examples[i] for i in chosen]
     iterations = attack_iterations(
         round_index,
-        n_rounds,
         settings.ramp_start,
         settings.ramp_end,
-        settings.ramp,
-        settings.ramp_rounds,
+        ramp=settings.ramp,
+        horizon=settings.ramp_rounds,
     )
     options = dict(settings.attack_options)
     options["seed"] = attack_seed(options.get("seed", 0), seed, round_index)
     log.info(
-        "round %d/%d: %s with %d iterations on %d training examples",
+        "round %d: %s with %d iterations on %d training examples",
         round_index,
-        n_rounds,
         settings.attack_name,
         iterations,
         len(clean),
@@ -303,11 +253,9 @@ def adversarial_round(
     )
     examples = pool_examples(pool, adversarial) + [train_examples[i] for i in clean_rows]
     source = np.concatenate([adversarial, np.full(len(clean_rows), -1)])  # pool row or -1
-    max_tokens = model.config.max_position_embeddings - CONTEXT_MARGIN
-    encoded = tokenizer(
-        [model_input(e, include_instructions) for e in examples], add_special_tokens=False
-    )["input_ids"]
-    kept = np.array([i for i, ids in enumerate(encoded) if len(ids) <= max_tokens], dtype=int)
+    max_tokens = context_limit(model)
+    encoded, fitting = fitting_prompts(tokenizer, examples, include_instructions, max_tokens)
+    kept = np.array(fitting, dtype=int)
     order = np.concatenate(
         [kept[rng.permutation(len(kept))] for _ in range(settings.epochs_per_round)]
     )

@@ -8,11 +8,24 @@ hub name takes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from robustness_scaling.splits import read_split
+from robustness_scaling.tasks import model_input
+
 EOS_TOKEN = "<|endoftext|>"
+
+
+def corpus_texts(splits: Sequence[Path], include_instructions: Sequence[bool]) -> list[str]:
+    """The family's corpus: each training input followed by its correct answer, so the
+    pretrained models have seen the tasks' text (and BEAST's sampler proposes such text)."""
+    return [
+        model_input(example, include) + example.gen_target
+        for path, include in zip(splits, include_instructions, strict=True)
+        for example in read_split(path)
+    ]
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | Path) -> None:

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from robustness_scaling.attack_stage import AttackCell, run_attack_cell
 from robustness_scaling.attacks import Attack
+from robustness_scaling.attacks.cell import AttackCell, run_attack_cell
 from robustness_scaling.attacks.resumable import AttackFiles
-from robustness_scaling.models import load_classifier, load_tokenizer
+from robustness_scaling.models.load import load_classifier, load_tokenizer
 from robustness_scaling.tasks.synthetic import password_match
 from robustness_scaling.tasks.words import english_words
 

@@ -1,7 +1,12 @@
-"""Loading victims: any hub name or local path, through ``AutoModelForSequenceClassification``.
+"""Loading, saving and running victims, from any hub name or local directory.
 
-The classifier gets a fresh 2-way ``score`` head that reads the last non-pad token, with
-pad = eos and right padding, as in the paper.
+Classifiers load through ``AutoModelForSequenceClassification`` with a fresh 2-way ``score``
+head that reads the last non-pad token, pad = eos and right padding, as in the paper; a
+generation task's victims and BEAST's sampler load as causal LMs. A local source that does not
+exist is named in the error (:class:`ModelSourceError`), not taken for a hub name. A saved model
+directory (:func:`save_model_dir`) holds safetensors weights, the tokenizer and
+``metrics.json`` with the result's provenance, and appears atomically. :func:`pad_batch` and
+:func:`predict_labels` are the batching the training and evaluation code share.
 """
 
 from __future__ import annotations

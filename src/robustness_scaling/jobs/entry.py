@@ -1,0 +1,67 @@
+"""What every workflow script does: build the rule's job from its params and files, resolve
+the runtime, send tracebacks to the job's log, run.
+
+Kept out of the job modules so that each script is a few keyword lines naming its files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from robustness_scaling.runtime import Runtime
+
+
+class Job(Protocol):
+    def run(self, runtime: Runtime, log: str) -> None: ...
+
+
+J = TypeVar("J", bound=Job)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    """A plain (YAML, JSON) value as a field of type ``hint``: paths from text, settings
+    dataclasses through their ``from_config``, lists element by element."""
+    if value is None:
+        return None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):  # X | None
+        hint = next(arg for arg in args if arg is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Path:
+        return Path(value)
+    if origin in (list, tuple) and args:
+        return [_convert(args[0], item) for item in value]
+    if isinstance(hint, type) and hasattr(hint, "from_config") and isinstance(value, Mapping):
+        return hint.from_config(value)
+    return value
+
+
+def build(cls: type[J], values: Mapping[str, Any]) -> J:
+    """A job of class ``cls`` from plain values, as a rule's params and files give them."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {', '.join(sorted(unknown))}")
+    return cls(**{name: _convert(hints[name], value) for name, value in values.items()})
+
+
+def run_rule(snakemake: Any, cls: type[J], **files: Any) -> None:
+    """Run a rule's job: ``params.job`` and ``files`` build it; ``params.precision`` (what
+    results depend on) and ``params.runtime`` (how the job runs) resolve its runtime."""
+    log = snakemake.log[0]
+    # Tracebacks land in the job's log, next to its progress lines; the process owns the handle.
+    sys.stderr = open(log, "a", buffering=1)  # noqa: SIM115
+    params = snakemake.params
+    runtime = Runtime.resolve(
+        **getattr(params, "precision", {"autocast": "float32"}),
+        **getattr(params, "runtime", {"device": "cpu"}),
+        threads=snakemake.threads,
+    )
+    build(cls, {**params.job, **files}).run(runtime, log)

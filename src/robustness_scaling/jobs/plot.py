@@ -1,0 +1,24 @@
+"""The plotting job: every figure (PNG and PDF) from the attacks table alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from robustness_scaling.analysis.tables import read_table
+from robustness_scaling.figures import FigureOptions, make_all_figures
+from robustness_scaling.runtime import Runtime, get_logger
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plot:
+    """``options``: the study's ``figures`` slice."""
+
+    table: Path
+    options: FigureOptions
+    out_dir: Path
+
+    def run(self, runtime: Runtime, log: str) -> None:
+        logger = get_logger("figures", log)
+        written = make_all_figures(read_table(self.table), self.out_dir, self.options)
+        logger.info("wrote %d figures to %s", len(written), self.out_dir)
