@@ -228,3 +228,44 @@ def test_gcg_may_place_added_tokens_and_random_token_draws_the_base_vocabulary(t
     for allowed in (gcg.allowed, random_token.allowed):
         assert len(allowed) == len(wide) + 6 and not allowed[len(wide) :].any()
         assert not allowed[wide.all_special_ids].any()
+
+
+def _limited_to(body: torch.nn.Module, most_rows: int, monkeypatch) -> None:
+    """A device on which a pass of more than ``most_rows`` rows runs out of memory."""
+    forward = body.forward
+
+    def limited(*args, **kwargs):
+        tokens = kwargs.get("inputs_embeds")
+        tokens = kwargs["input_ids"] if tokens is None else tokens
+        if tokens.shape[0] > most_rows:
+            raise torch.OutOfMemoryError(f"fake device: more than {most_rows} rows")
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(body, "forward", limited)
+
+
+def test_out_of_memory_halves_the_batch_and_changes_no_record(
+    model, tokenizer, monkeypatch, caplog
+):
+    """Scoring, the gradient pass and the prefix cache all shrink their batches on a device
+    that cannot hold them; the records are those of a run at that batch size from the start,
+    and of the full batch up to float rounding."""
+    small = GCG(model, tokenizer, GCGOptions(top_k=24, n_candidates=12, seed=3, batch_size=3))
+    reference = small.run(examples(6), CHUNK, n_iterations=3).records
+    full = _run(model, tokenizer, GCGOptions(top_k=24, n_candidates=12, seed=3), n=6)
+
+    attack = GCG(model, tokenizer, GCGOptions(top_k=24, n_candidates=12, seed=3, batch_size=64))
+    _limited_to(attack.scorer.body, 4, monkeypatch)
+    with caplog.at_level("WARNING", logger="robustness_scaling.attacks"):
+        records = attack.run(examples(6), CHUNK, n_iterations=3).records
+    assert attack.scorer.batch_size == 3  # half the 6 rows that failed, kept for the job
+    assert "out of memory with 6 rows per pass: retrying with 3" in caplog.text
+    _assert_same(records, reference)
+    _assert_same(records, full, exact=False)
+
+
+def test_out_of_memory_with_one_row_is_the_error_it_is(model, tokenizer, monkeypatch):
+    attack = GCG(model, tokenizer, SMALL)
+    _limited_to(attack.scorer.body, 0, monkeypatch)
+    with pytest.raises(torch.OutOfMemoryError, match="more than 0 rows"):
+        attack.run(examples(2), CHUNK, n_iterations=1)

@@ -9,6 +9,7 @@ from attack_fixtures import examples, tiny_causal_lm, tiny_classifier
 
 from robustness_scaling.attacks import build_attack, correctly_classified
 from robustness_scaling.attacks.scoring import Scorer
+from robustness_scaling.runtime import Runtime, mixed_precision
 from robustness_scaling.tasks.base import Placement, attack_context, model_input
 
 ATTACK = [[40, 41, 42, 43], [50, 51, 52, 53], [60, 61, 62, 63]]
@@ -66,6 +67,26 @@ def test_swaps_reusing_the_attack_cache_equal_uncached_scoring(tokenizer, arch):
     slow = uncached.score(uncached.layout(before, after, [1, 0, 1], [0, 1, 0]), swapped, rows)
     torch.testing.assert_close(fast.loss, slow.loss, atol=1e-5, rtol=1e-5)
     assert torch.equal(fast.predicted_label, slow.predicted_label)
+
+
+def test_the_shared_prefix_pass_runs_in_bfloat16_autocast(tokenizer):
+    """Mixed precision (the default on fast-bfloat16 machines) through the shared-prefix
+    attention: the losses stay those of the uncached pass, to bfloat16's precision."""
+    model = tiny_classifier(tokenizer, "qwen2")
+    before, after = _contexts(Placement(overwritable_chunk=1))
+    runtime = Runtime.resolve(device="cpu", autocast="bfloat16")
+    with mixed_precision(runtime):
+        cached = Scorer(model, tokenizer, batch_size=4)
+        layout = cached.layout(before, after, [1, 0, 1], [0, 1, 0])
+        _, _, attack_cache = cached.loss_gradient(layout, torch.tensor(ATTACK))
+        rows, start = np.array([0, 1, 2, 2]), np.array([1, 2, 0, 3])
+        swapped = torch.tensor(ATTACK)[rows].clone()
+        swapped[np.arange(4), start] = torch.tensor([70, 71, 72, 73])
+        fast = cached.score(layout, swapped, rows, start, attack_cache)
+        uncached = Scorer(model, tokenizer, batch_size=4, use_kv_cache=False)
+        slow = uncached.score(uncached.layout(before, after, [1, 0, 1], [0, 1, 0]), swapped, rows)
+    assert fast.loss.dtype == torch.float32
+    torch.testing.assert_close(fast.loss, slow.loss, atol=3e-2, rtol=3e-2)
 
 
 def test_target_loss_is_mean_token_nll(tokenizer):

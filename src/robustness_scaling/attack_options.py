@@ -15,7 +15,8 @@ class AttackOptions:
 
     Attributes:
         seed: seeds every random draw, together with each example's id.
-        batch_size: most sequences in one forward pass; lower it if memory runs out.
+        batch_size: most sequences in one forward pass to start with: a pass that runs out of
+            device memory halves it for the rest of the job (the log says so).
         use_kv_cache: reuse key/value states of prompt parts that do not change. ``False``
             recomputes every position: slower, same results up to float rounding.
     """

@@ -26,17 +26,23 @@ there, so a pass never waits on the device.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-from robustness_scaling.attacks.query_plan import query_plan
+from robustness_scaling.attacks.query_plan import QueryPlan, query_plan
+from robustness_scaling.attacks.shared_attention import Shared, shared_prefix
+
+LOG = logging.getLogger("robustness_scaling.attacks")
 
 KV = list[tuple[Tensor, Tensor]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,10 @@ class Scorer:
     is scored by the cross-entropy of its logits toward each example's proxy label; success means
     it predicts a label other than the true one. A causal LM is scored by the mean negative log
     likelihood of the target string; success means greedy decoding would produce the target.
+
+    ``batch_size`` is the most rows of one pass. A pass that runs out of device memory halves
+    it, for the rest of the scorer's life (the job), and retries the same rows: a row's result
+    does not depend on what else is in its batch, so the records do not depend on it.
     """
 
     def __init__(
@@ -157,6 +167,30 @@ class Scorer:
         # transformers renamed `past_key_values` to `cache`; accept whichever this version has.
         params = inspect.signature(self.body.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+
+    def _in_batches(self, n_rows: int, run: Callable[[int, int], T]) -> list[T]:
+        """``run(lo, hi)`` over rows ``[0, n_rows)`` in batches of at most ``batch_size``; an
+        out-of-memory error halves the batch size (kept for later passes) and retries."""
+        parts, lo = [], 0
+        while lo < n_rows:
+            hi = min(lo + self.batch_size, n_rows)
+            try:
+                parts.append(run(lo, hi))
+            except torch.OutOfMemoryError:
+                if self.batch_size == 1:
+                    raise
+                self.batch_size = max(1, (hi - lo) // 2)
+                LOG.warning(
+                    "out of memory with %d rows per pass: retrying with %d (attack option "
+                    "batch_size sets the start)",
+                    hi - lo,
+                    self.batch_size,
+                )
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
+            lo = hi
+        return parts
 
     @property
     def vocab_rows(self) -> int:
@@ -220,15 +254,13 @@ class Scorer:
         No padding mask is needed: with right padding and causal attention, pad positions never
         influence real ones, and later passes mask the pad keys out.
         """
-        parts: list[KV] = []
-        for lo in range(0, before.shape[0], self.batch_size):
+
+        def run(lo: int, hi: int) -> KV:
             cache = DynamicCache(config=self.model.config)
-            self.body(
-                input_ids=before[lo : lo + self.batch_size],
-                use_cache=True,
-                **{self._cache_kwarg: cache},
-            )
-            parts.append([(layer.keys, layer.values) for layer in cache.layers])
+            self.body(input_ids=before[lo:hi], use_cache=True, **{self._cache_kwarg: cache})
+            return [(layer.keys, layer.values) for layer in cache.layers]
+
+        parts = self._in_batches(before.shape[0], run)
         return [
             (torch.cat([p[i][0] for p in parts]), torch.cat([p[i][1] for p in parts]))
             for i in range(len(parts[0]))
@@ -272,11 +304,18 @@ class Scorer:
         index = torch.as_tensor(plan.source_index, device=dev)[..., None]
         index = index.expand(-1, -1, src.shape[-1])
         inputs = src.gather(1, index)
-        cache = None
-        if cached or attack_cache is not None:
-            stores = ([layout.prefix_cache] if cached else []) + (
-                [attack_cache] if attack_cache is not None else []
+        stores = ([layout.prefix_cache] if cached else []) + (
+            [attack_cache] if attack_cache is not None else []
+        )
+        if stores and not keep_cache:
+            return (
+                self._shared_pass(stores, inputs, rows_t, plan),
+                plan.query_len,
+                plan.attack_end,
+                None,
             )
+        cache = None
+        if stores:
             layers = [
                 tuple(torch.cat([s[i][j][rows_t] for s in stores], dim=2) for j in (0, 1))
                 for i in range(len(stores[0]))
@@ -292,6 +331,31 @@ class Scorer:
             **{self._cache_kwarg: cache},
         )
         return out.last_hidden_state, plan.query_len, plan.attack_end, cache
+
+    def _shared_pass(
+        self, stores: list[KV], inputs: Tensor, rows: Tensor, plan: QueryPlan
+    ) -> Tensor:
+        """The body over rows whose cached part (prefix, current attack) is their example's:
+        kept one per example (:mod:`~robustness_scaling.attacks.shared_attention`), not copied
+        per row."""
+        dev = self.device
+        width = inputs.shape[1]
+        mask = torch.as_tensor(plan.mask, device=dev)
+        causal = torch.ones(width, width, dtype=torch.bool, device=dev).tril()
+        shared = Shared(
+            keys=[torch.cat([s[i][0] for s in stores], dim=2) for i in range(len(stores[0]))],
+            values=[torch.cat([s[i][1] for s in stores], dim=2) for i in range(len(stores[0]))],
+            example=rows,
+            visible=mask[:, :-width],
+        )
+        with shared_prefix(self.model, shared):
+            out = self.body(
+                inputs_embeds=inputs,
+                attention_mask=causal[None, None] & mask[:, None, None, -width:],
+                position_ids=torch.as_tensor(plan.position, device=dev),
+                use_cache=False,
+            )
+        return out.last_hidden_state
 
     def _objective(
         self,
@@ -361,16 +425,18 @@ class Scorer:
         n_attack = attack_ids.shape[1] if attack_len is None else attack_len
         length = head + n_attack - start + layout.suffix_len[rows]
         order = np.argsort(-length, kind="stable")
-        parts = []
-        for lo in range(0, n_rows, self.batch_size):
-            chunk = order[lo : lo + self.batch_size]
+
+        def run(lo: int, hi: int) -> Scores:
+            chunk = order[lo:hi]
             chunk_len = None if attack_len is None else attack_len[chunk]
             width = attack_ids.shape[1] if chunk_len is None else int(chunk_len.max())
             embeds = self.embed(attack_ids[torch.as_tensor(chunk, device=self.device), :width])
             hidden, query_len, attack_end, _ = self._hidden(
                 layout, embeds, rows[chunk], start[chunk], attack_cache, attack_len=chunk_len
             )
-            parts.append(self._objective(layout, hidden, rows[chunk], query_len, attack_end))
+            return self._objective(layout, hidden, rows[chunk], query_len, attack_end)
+
+        parts = self._in_batches(n_rows, run)
         return Scores.concat(parts).take(torch.as_tensor(np.argsort(order), device=self.device))
 
     def score_prompts(
@@ -429,10 +495,10 @@ class Scorer:
         """
         weight = self.embed.weight
         n_examples, n = attack_ids.shape
-        grads, caches, scores = [], [], []
-        for lo in range(0, n_examples, self.batch_size):
-            rows = np.arange(lo, min(lo + self.batch_size, n_examples))
-            embeds = self.embed(attack_ids[lo : lo + len(rows)]).detach().requires_grad_(True)
+
+        def run(lo: int, hi: int) -> tuple[Tensor, Scores, KV | None]:
+            rows = np.arange(lo, hi)
+            embeds = self.embed(attack_ids[lo:hi]).detach().requires_grad_(True)
             with torch.enable_grad():
                 hidden, query_len, attack_end, cache = self._hidden(
                     layout,
@@ -444,19 +510,23 @@ class Scorer:
                 )
                 chunk = self._objective(layout, hidden, rows, query_len, attack_end)
                 (grad,) = torch.autograd.grad(chunk.loss.sum(), embeds)
-            grads.append(grad @ weight.detach().T)
-            scores.append(Scores(chunk.loss.detach(), chunk.predicted_label, chunk.success))
-            if cache is not None:
-                offset = layout.before.shape[1]
-                caches.append(
-                    [
-                        (
-                            layer.keys[:, :, offset : offset + n].detach(),
-                            layer.values[:, :, offset : offset + n].detach(),
-                        )
-                        for layer in cache.layers
-                    ]
+            scores = Scores(chunk.loss.detach(), chunk.predicted_label, chunk.success)
+            if cache is None:
+                return grad @ weight.detach().T, scores, None
+            offset = layout.before.shape[1]
+            kv = [
+                (
+                    layer.keys[:, :, offset : offset + n].detach(),
+                    layer.values[:, :, offset : offset + n].detach(),
                 )
+                for layer in cache.layers
+            ]
+            return grad @ weight.detach().T, scores, kv
+
+        batches = self._in_batches(n_examples, run)
+        grads = [grad for grad, _, _ in batches]
+        scores = [chunk for _, chunk, _ in batches]
+        caches = [kv for _, _, kv in batches if kv is not None]
         attack_cache = None
         if caches:
             attack_cache = [
@@ -480,16 +550,17 @@ class Scorer:
         """
         if attack_ids.shape[1] == 0 and layout.prefix_cache is not None:
             layout = _with_prefix_cache(layout, None)
-        out = []
-        for lo in range(0, len(rows), self.batch_size):
-            chunk = rows[lo : lo + self.batch_size]
-            embeds = self.embed(attack_ids[lo : lo + len(chunk)])
+
+        def run(lo: int, hi: int) -> Tensor:
+            chunk = rows[lo:hi]
+            embeds = self.embed(attack_ids[lo:hi])
             hidden, query_len, _, _ = self._hidden(
                 layout, embeds, chunk, np.zeros(len(chunk), dtype=np.int64), None
             )
             last = torch.as_tensor(query_len - 1, device=self.device)
-            out.append(self.head(hidden[torch.arange(len(chunk), device=self.device), last]))
-        return _at_least_fp32(torch.cat(out))
+            return self.head(hidden[torch.arange(len(chunk), device=self.device), last])
+
+        return _at_least_fp32(torch.cat(self._in_batches(len(rows), run)))
 
 
 def _at_least_fp32(logits: Tensor) -> Tensor:
