@@ -342,12 +342,20 @@ class Scorer:
         width = inputs.shape[1]
         mask = torch.as_tensor(plan.mask, device=dev)
         causal = torch.ones(width, width, dtype=torch.bool, device=dev).tril()
-        shared = Shared(
-            keys=[torch.cat([s[i][0] for s in stores], dim=2) for i in range(len(stores[0]))],
-            values=[torch.cat([s[i][1] for s in stores], dim=2) for i in range(len(stores[0]))],
-            example=rows,
-            visible=mask[:, :-width],
-        )
+        if len(stores) == 1:  # the prefix alone: used where it is, nothing is copied
+            keys = [layer[0] for layer in stores[0]]
+            values = [layer[1] for layer in stores[0]]
+            example = rows
+        else:  # prefix and current attack, joined for the batch's examples only
+            batch_examples, example = torch.unique(rows, return_inverse=True)
+            keys, values = (
+                [
+                    torch.cat([s[i][j][batch_examples] for s in stores], dim=2)
+                    for i in range(len(stores[0]))
+                ]
+                for j in (0, 1)
+            )
+        shared = Shared(keys=keys, values=values, example=example, visible=mask[:, :-width])
         with shared_prefix(self.model, shared):
             out = self.body(
                 inputs_embeds=inputs,
@@ -514,10 +522,10 @@ class Scorer:
             if cache is None:
                 return grad @ weight.detach().T, scores, None
             offset = layout.before.shape[1]
-            kv = [
+            kv = [  # copies, so the batch's whole cache is freed once this returns
                 (
-                    layer.keys[:, :, offset : offset + n].detach(),
-                    layer.values[:, :, offset : offset + n].detach(),
+                    layer.keys[:, :, offset : offset + n].detach().clone(),
+                    layer.values[:, :, offset : offset + n].detach().clone(),
                 )
                 for layer in cache.layers
             ]
