@@ -1,17 +1,19 @@
 # `make run` runs the default study end to end and builds report.html; `make test` runs the
-# test suite.
-# Both bootstrap .venv first and are idempotent.
+# test suite; `make cost-plan CONFIG=config/paper-pythia.yaml` prints a study's jobs, FLOPs,
+# GPU-hours and peak memory from its config alone (nothing runs).
+# All bootstrap .venv first and are idempotent.
 #
 # TORCH_SPEC picks the torch build: plain `torch` gives PyPI's default (CUDA on Linux x86_64).
 # CI and CPU-only machines set e.g. TORCH_SPEC='torch==2.13.0'.
 PYTHON ?= python3
 TORCH_SPEC ?= torch
 CORES ?= all
+CONFIG ?= config.yaml
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean
+.PHONY: run test lint cost-plan clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +36,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+cost-plan: $(STAMP)
+	$(BIN)/python -m robustness_scaling.cost_plan --configfile $(CONFIG)
 
 clean:
 	rm -rf results logs .snakemake report.html

@@ -263,3 +263,18 @@ def test_attack_overrides_that_could_never_apply_are_refused():
 def test_shuffle_applies_to_loaded_tasks_only():
     message = _error(lambda c: c["task_settings"]["password_match"].update(shuffle=True))
     assert "`task_settings.password_match.shuffle`: synthetic tasks are always shuffled" in message
+
+
+def test_per_size_resources_name_sizes_of_the_study_and_sized_stages_only():
+    message = _error(
+        lambda c: c["resources"].setdefault("finetune", {}).update(by_size={"99m": {"gpu": 4}})
+    )
+    assert "`resources.finetune.by_size`: unknown name(s) ['99m']; allowed: 12k," in message
+    message = _error(
+        lambda c: c["resources"].setdefault("data", {}).update(by_size={"12k": {"mem_mb": 9}})
+    )
+    assert "`resources.data.by_size`: data jobs have no model size" in message
+    message = _error(
+        lambda c: c["resources"].setdefault("attack", {}).update(by_size={"12k": {"by_size": {}}})
+    )
+    assert "resources.attack.by_size.12k" in message and "by_size" in message

@@ -512,3 +512,34 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert "invalid study config" in result.stderr
     assert "`tasks`: unknown name(s) ['spamm']; allowed: password_match" in result.stderr
     assert not (folder / "results").exists()
+
+
+def test_resources_can_differ_per_size(tmp_path):
+    """`resources.<stage>.by_size` sets a size's jobs' requests (what a cluster profile asks
+    SLURM for); the other sizes keep the stage's."""
+    folder = copy_workflow(tmp_path)
+
+    def bigger_b(config):
+        config["resources"]["finetune"] = {
+            "mem_mb": 1500,
+            "by_size": {"tiny-b": {"mem_mb": 3333, "runtime": 77, "threads": 2, "gpu": 1}},
+        }
+
+    variant = _variant(folder, "sized", bigger_b)
+    result = snakemake(folder, "-n", "--configfile", variant, "--resources", "gpu=1")
+    blocks = [b for b in (result.stdout + result.stderr).split("\n\n") if "rule finetune:" in b]
+    requests = {}
+    for block in blocks:
+        size = re.search(r"size=([\w-]+)", block)[1]
+        resources = dict(re.findall(r"(\w+)=(\w+)", block.split("resources:")[1].split("\n")[0]))
+        threads = re.search(r"threads: (\d+)", block)
+        requests.setdefault(size, set()).add(
+            (
+                resources["mem_mb"],
+                resources["runtime"],
+                resources.get("gpu"),
+                threads and threads[1],
+            )
+        )
+    assert requests["tiny-b"] == {("3333", "77", "1", "2")}
+    assert requests["tiny-a"] == {("1500", "10", "0", None)}  # the smoke study's default runtime

@@ -214,6 +214,28 @@ def _generation_problems(task_settings: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+SIZED_STAGES = ("pretrain", "finetune", "adversarial_round", "attack")
+"""Stages whose jobs have a model size, so their resources may differ per size."""
+
+
+def _resource_problems(resources: Mapping[str, Any], sizes: list[str]) -> list[str]:
+    """Per-size resources only for stages whose jobs have a size, and only for the study's
+    sizes: a size that is not in the study would be silently ignored."""
+    problems = []
+    for stage, settings in resources.items():
+        by_size = settings.get("by_size")
+        if by_size is None:
+            continue
+        if stage not in SIZED_STAGES:
+            problems.append(
+                f"`resources.{stage}.by_size`: {stage} jobs have no model size; per-size "
+                f"resources apply to {', '.join(SIZED_STAGES)}"
+            )
+            continue
+        problems += _names(by_size, sizes, f"resources.{stage}.by_size")
+    return problems
+
+
 def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
     family = config["family"]
     families = [*HUB_FAMILIES, TINY]
@@ -272,6 +294,7 @@ def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
             )
         if isinstance(rounds, dict) and "rounds_times_params" not in rounds:
             problems += _names(rounds, config["sizes"], "adversarial_training.rounds")
+    problems += _resource_problems(config["resources"], config["sizes"])
     finetune = config["finetune"]
     if finetune["batch_size"] % finetune["minibatch_size"]:
         problems.append(

@@ -30,9 +30,9 @@ if ADVERSARIAL:
                 job_file(block, "logs/adversarial/{cell}/{name}.log"),
             benchmark:
                 job_file(block, "results/benchmarks/adversarial/{cell}/{name}.tsv")
-            threads: resource("adversarial_round", "threads", 1)
+            threads: stage_threads("adversarial_round")
             resources:
-                **stage_resources("adversarial_round"),
+                **stage_resources("adversarial_round", sized=True),
             conda:
                 "../../envs/robustness-scaling.yaml"
             script:

@@ -32,9 +32,9 @@ for rule_name, attack_name, trained, ladder, ladder_tasks in ladder_rules():
             "logs/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}.log",
         benchmark:
             "results/benchmarks/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}.tsv"
-        threads: resource("attack", "threads", 1)
+        threads: stage_threads("attack")
         resources:
-            **stage_resources("attack"),
+            **stage_resources("attack", sized=True),
         conda:
             "../../envs/robustness-scaling.yaml"
         script:

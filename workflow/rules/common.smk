@@ -11,17 +11,11 @@ from snakemake.exceptions import WorkflowError
 # fingerprints below hash exactly the code that runs.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from robustness_scaling.adversarial_training import (
-    evaluation_rounds,
-    number_of_rounds,
-    ramp_horizon,
-)
 from robustness_scaling.by_name import GENERATION, method_module
 from robustness_scaling.config import ConfigError, attack_evaluation, cells, validate_config
 from robustness_scaling.models.families import HUB_FAMILIES
 from robustness_scaling.fingerprint import code_fingerprint
 from robustness_scaling.tasks import get_task
-from robustness_scaling.models.tiny import classifier_params
 
 try:
     _validated = validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -94,21 +88,36 @@ def job_runtime(wildcards, threads):
     return runtime
 
 
-def resource(stage, key, fallback):
-    """A stage's resource from the config, else the config's default, else ``fallback``."""
+def resource(stage, key, fallback, size=None):
+    """A stage's resource: the size's own (`resources.<stage>.by_size`), else the stage's, else
+    the config's default, else ``fallback``."""
     stages = config["resources"]
-    return stages.get(stage, {}).get(key, stages.get("default", {}).get(key, fallback))
+    own = stages.get(stage, {})
+    for scope in (own.get("by_size", {}).get(size, {}), own, stages.get("default", {})):
+        if key in scope:
+            return scope[key]
+    return fallback
 
 
-def stage_resources(stage):
-    """The resources a rule declares, so they hold under any profile (GPU only when asked for)."""
-    declared = {
-        "mem_mb": resource(stage, "mem_mb", 2000),
-        "runtime": resource(stage, "runtime", 60),
-    }
-    if resource(stage, "gpu", 0):
-        declared["gpu"] = resource(stage, "gpu", 0)
+def stage_resources(stage, sized=False):
+    """The resources a rule declares, so they hold under any profile (GPU only when asked for);
+    with `sized`, each job's are its size's (the rule has a {size} wildcard)."""
+
+    def value(key, fallback):
+        if not sized:
+            return resource(stage, key, fallback)
+        return lambda w: resource(stage, key, fallback, w.size)
+
+    declared = {"mem_mb": value("mem_mb", 2000), "runtime": value("runtime", 60)}
+    by_size = config["resources"].get(stage, {}).get("by_size", {})
+    if resource(stage, "gpu", 0) or any(s.get("gpu") for s in by_size.values()):
+        declared["gpu"] = value("gpu", 0)
     return declared
+
+
+def stage_threads(stage):
+    """A sized rule's threads: its size's, else its stage's (see `resource`)."""
+    return lambda w: resource(stage, "threads", 1, w.size)
 
 
 def model_source(size, task=None):
@@ -170,13 +179,6 @@ CORPUS_TASKS = config["tiny"]["corpus_tasks"] if FAMILY == "tiny" else []
 
 def corpus_settings():
     return [config["task_settings"][task]["include_instructions"] for task in CORPUS_TASKS]
-
-
-def n_params_of(size):
-    """A size's classifier parameter count, known while planning (no model is built)."""
-    if FAMILY == "tiny":
-        return classifier_params(config["tiny"]["sizes"][size], config["tiny"]["vocab_size"])
-    return HUB_FAMILIES[FAMILY].sizes[size].classifier_params
 
 
 def beast_sampler():

@@ -16,9 +16,9 @@ rule finetune:
     benchmark:
         "results/benchmarks/finetune/{family}/{size}/{task}/seed{seed}.tsv"
     priority: 1
-    threads: resource("finetune", "threads", 1)
+    threads: stage_threads("finetune")
     resources:
-        **stage_resources("finetune"),
+        **stage_resources("finetune", sized=True),
     conda:
         "../../envs/robustness-scaling.yaml"
     script:

@@ -4,6 +4,8 @@ attack each round, the rules that make them, and the files each job reads."""
 import re
 from functools import cache
 
+from robustness_scaling import grid
+
 
 def finetune_job(w):
     """A finetune job's settings (robustness_scaling.jobs.finetune.Finetune)."""
@@ -32,55 +34,33 @@ def finetune_inputs(w):
     return inputs
 
 
+# The grid itself is robustness_scaling.grid's, on this study's config; the cost plan prices
+# the same grid. Cached here: every job's params ask again.
 @cache
 def rounds_of(size, task):
-    """Adversarial-training rounds of a size; 0 for a finetuning-only study, for a size that a
-    size -> rounds mapping leaves out (the paper trained Pythia up to 2.8b only), and for a
-    generation task (adversarial training trains classifiers)."""
-    if not ADVERSARIAL or is_generation(task):
-        return 0
-    spec = ADVERSARIAL["rounds"]
-    if isinstance(spec, dict) and "rounds_times_params" not in spec and size not in spec:
-        return 0
-    return number_of_rounds(spec, size, config["sizes"], n_params_of(size))
+    return grid.rounds_of(config, size, task)
 
 
 def eval_rounds_of(size, task):
-    """The rounds of a size that the evaluation attacks attack (always round 0)."""
-    n_rounds = rounds_of(size, task)
-    if n_rounds == 0:
-        return [0]
-    spec = ADVERSARIAL["eval_rounds"]
-    if isinstance(spec, int):
-        return evaluation_rounds(n_rounds, spec)
-    return sorted({0, *(r for r in spec if r <= n_rounds)})
+    return grid.eval_rounds_of(config, size, task)
 
 
 @cache
 def evaluation(attack, task, round):
-    """Evaluation attack `attack`'s settings on `task` at `round` (finetuned or trained), or
-    None where the entry does not attack it."""
-    return attack_evaluation(config["attacks"][attack], task, int(round) > 0)
+    return grid.evaluation(config, attack, task, int(round))
 
 
 def budgets(attack, task, round):
-    return sorted(evaluation(attack, task, round)["budgets"])
+    return grid.budgets(config, attack, task, int(round))
 
 
 def attacks_on(task, round):
-    """The evaluation attacks that attack a task at a round (finetuned or trained)."""
-    return [name for name in config["attacks"] if evaluation(name, task, round) is not None]
+    return grid.attacks_on(config, task, int(round))
 
 
 @cache
 def round_settings(size, task):
-    """What a round depends on: the settings, with the ramp's horizon resolved (the size's
-    round count, unless pinned: a round then depends on how many rounds follow it)."""
-    planning = ("rounds", "eval_rounds", "rounds_per_job")
-    settings = {k: v for k, v in ADVERSARIAL.items() if k not in planning}
-    if settings["ramp"]:
-        settings["ramp_rounds"] = ramp_horizon(settings.get("ramp_rounds"), rounds_of(size, task))
-    return canonical(settings)
+    return canonical(grid.round_settings(config, size, task))
 
 
 def round_job(w, block):
@@ -122,18 +102,6 @@ def round_inputs(w, block):
     return inputs
 
 
-def round_blocks():
-    """Each block of consecutive rounds that one job makes, with the sizes whose rounds it
-    tiles: `rounds_per_job` at a time, the last block of a size shorter where its rounds end."""
-    per_job = ADVERSARIAL["rounds_per_job"]
-    blocks = {}
-    for size, task, _ in cells(config):
-        n_rounds = rounds_of(size, task)
-        for first in range(1, n_rounds + 1, per_job):
-            blocks.setdefault((first, min(first + per_job - 1, n_rounds)), set()).add(size)
-    return blocks
-
-
 def round_rules():
     """The round-making rules as (name, block, size pattern). One rule whose wildcard makes any
     round, or, with rounds_per_job > 1, one per block of consecutive rounds, limited to the
@@ -147,7 +115,7 @@ def round_rules():
             list(range(first, last + 1)),
             "(?:" + "|".join(re.escape(size) for size in sorted(sizes)) + ")",
         )
-        for (first, last), sizes in sorted(round_blocks().items())
+        for (first, last), sizes in sorted(grid.round_blocks(config).items())
     ]
 
 
@@ -240,9 +208,7 @@ def attack_targets():
             family=FAMILY, size=size, task=task, seed=seed, round=k, attack=attack, budget=budget
         )
         + ".parquet"
-        for size, task, seed in cells(config)
-        for k in eval_rounds_of(size, task)
-        for attack in attacks_on(task, k)
+        for size, task, seed, k, attack in grid.attack_cells(config)
         for budget in budgets(attack, task, k)
     ]
 
@@ -251,11 +217,8 @@ def evaluated_cells():
     """(largest-budget records, attacked model) of every attack cell: the records of a cell's
     largest budget hold every iteration."""
     pairs = []
-    for size, task, seed in cells(config):
-        for k in eval_rounds_of(size, task):
-            cell = dict(family=FAMILY, size=size, task=task, seed=seed, round=k)
-            for attack in attacks_on(task, k):
-                budget = budgets(attack, task, k)[-1]
-                records = ATTACK_CELL.format(**cell, attack=attack, budget=budget)
-                pairs.append((f"{records}.parquet", MODEL_CELL.format(**cell)))
+    for size, task, seed, k, attack in grid.attack_cells(config):
+        cell = dict(family=FAMILY, size=size, task=task, seed=seed, round=k)
+        records = ATTACK_CELL.format(**cell, attack=attack, budget=budgets(attack, task, k)[-1])
+        pairs.append((f"{records}.parquet", MODEL_CELL.format(**cell)))
     return pairs

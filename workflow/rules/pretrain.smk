@@ -48,9 +48,9 @@ rule pretrain:
     benchmark:
         "results/benchmarks/pretrain/tiny/{size}.tsv"
     priority: 2  # the critical path: start it before the many short attack jobs
-    threads: resource("pretrain", "threads", 1)
+    threads: stage_threads("pretrain")
     resources:
-        **stage_resources("pretrain"),
+        **stage_resources("pretrain", sized=True),
     conda:
         "../../envs/robustness-scaling.yaml"
     script:

@@ -15,13 +15,22 @@ from robustness_scaling.flops import pretrain_flops
 
 @dataclass(frozen=True)
 class HubSize:
-    """A published checkpoint: classifier parameter count and what it takes to derive N_gen."""
+    """A published checkpoint: classifier parameter count, what it takes to derive N_gen, and
+    the layer shapes a cost plan needs to size activations and key/value caches
+    (:mod:`robustness_scaling.cost_plan`) without loading the model.
+
+    ``kv_size`` is the width of each layer's keys (and values): ``hidden_size`` with full
+    multi-head attention (Pythia), heads × head size with grouped-query attention (Qwen2.5).
+    """
 
     classifier_params: int
     hidden_size: int
     vocab_size: int
     tied_embeddings: bool
     pretrain_tokens: int
+    num_layers: int
+    intermediate_size: int
+    kv_size: int
 
     @property
     def generative_params(self) -> int:
@@ -35,33 +44,42 @@ class HubSize:
 
 @dataclass(frozen=True)
 class HubFamily:
-    """A family of hub checkpoints; ``source`` is formatted with the size name."""
+    """A family of hub checkpoints; ``source`` is formatted with the size name.
+
+    ``gated_mlp``: each MLP has a gate matrix besides its up and down projections (SwiGLU, as
+    in Qwen2.5), which a training step keeps more activations for.
+    """
 
     name: str
     source: str
     smallest_base_lm: str
     sizes: dict[str, HubSize]
+    gated_mlp: bool
 
 
+# The shapes are the checkpoints' published configs (config.json on the hub): each size's shapes
+# reproduce its classifier parameter count exactly (tests/test_cost_plan.py).
 PYTHIA_TOKENS = 299_892_736_000
-_PYTHIA = {  # size: (classifier params, d_model, padded vocab)
-    "14m": (7_629_056, 128, 50_304),
-    "31m": (17_617_408, 256, 50_304),
-    "70m": (44_672_000, 512, 50_304),
-    "160m": (123_691_008, 768, 50_304),
-    "410m": (353_824_768, 1024, 50_304),
-    "1b": (908_763_136, 2048, 50_304),
-    "1.4b": (1_311_629_312, 2048, 50_304),
-    "2.8b": (2_646_435_840, 2560, 50_304),
-    "6.9b": (6_650_740_736, 4096, 50_432),
-    "12b": (11_586_560_000, 5120, 50_688),
+_PYTHIA = {  # size: (classifier params, d_model, padded vocab, layers); MLP 4·d, full MHA
+    "14m": (7_629_056, 128, 50_304, 6),
+    "31m": (17_617_408, 256, 50_304, 6),
+    "70m": (44_672_000, 512, 50_304, 6),
+    "160m": (123_691_008, 768, 50_304, 12),
+    "410m": (353_824_768, 1024, 50_304, 24),
+    "1b": (908_763_136, 2048, 50_304, 16),
+    "1.4b": (1_311_629_312, 2048, 50_304, 24),
+    "2.8b": (2_646_435_840, 2560, 50_304, 32),
+    "6.9b": (6_650_740_736, 4096, 50_432, 32),
+    "12b": (11_586_560_000, 5120, 50_688, 36),
 }
-_QWEN = {  # size: (classifier params, d_model, vocab, tied, pretraining tokens)
-    "0.5B": (494_034_560, 896, 151_936, True, 18_000_000_000_000),
-    "1.5B": (1_543_717_376, 1536, 151_936, True, 10_500_000_000_000),
-    "3B": (3_085_942_784, 2048, 151_936, True, 10_500_000_000_000),
-    "7B": (7_070_626_304, 3584, 152_064, False, 10_500_000_000_000),
-    "14B": (13_991_476_224, 5120, 152_064, False, 10_500_000_000_000),
+# size: (classifier params, d_model, vocab, tied, pretraining tokens, layers, MLP width,
+# key/value width = key/value heads × head size)
+_QWEN = {
+    "0.5B": (494_034_560, 896, 151_936, True, 18_000_000_000_000, 24, 4864, 2 * 64),
+    "1.5B": (1_543_717_376, 1536, 151_936, True, 10_500_000_000_000, 28, 8960, 2 * 128),
+    "3B": (3_085_942_784, 2048, 151_936, True, 10_500_000_000_000, 36, 11008, 2 * 128),
+    "7B": (7_070_626_304, 3584, 152_064, False, 10_500_000_000_000, 28, 18944, 4 * 128),
+    "14B": (13_991_476_224, 5120, 152_064, False, 10_500_000_000_000, 48, 13824, 8 * 128),
 }
 
 HUB_FAMILIES: dict[str, HubFamily] = {
@@ -70,14 +88,16 @@ HUB_FAMILIES: dict[str, HubFamily] = {
         source="EleutherAI/pythia-{size}",
         smallest_base_lm="EleutherAI/pythia-14m",
         sizes={
-            size: HubSize(params, d, vocab, False, PYTHIA_TOKENS)
-            for size, (params, d, vocab) in _PYTHIA.items()
+            size: HubSize(params, d, vocab, False, PYTHIA_TOKENS, layers, 4 * d, d)
+            for size, (params, d, vocab, layers) in _PYTHIA.items()
         },
+        gated_mlp=False,
     ),
     "qwen2.5": HubFamily(
         name="qwen2.5",
         source="Qwen/Qwen2.5-{size}",
         smallest_base_lm="Qwen/Qwen2.5-0.5B",
         sizes={size: HubSize(*spec) for size, spec in _QWEN.items()},
+        gated_mlp=True,
     ),
 }
