@@ -52,7 +52,10 @@ def _error(mutate) -> str:
 
 def test_unknown_key_names_it_and_the_allowed_keys():
     message = _error(lambda c: c["finetune"].update(lr=0.1))
-    assert "`finetune`: unknown key(s) ['lr']; allowed: batch_size," in message
+    assert (
+        "`finetune`: unknown key(s) ['lr']; allowed: activation_checkpointing, batch_size,"
+        in message
+    )
     assert "learning_rate" in message
 
 

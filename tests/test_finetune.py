@@ -106,3 +106,20 @@ def test_killed_finetune_resumes_to_the_same_weights(neox_dir, splits, tmp_path)
     assert "resumed from" in Path(str(out) + ".log").read_text()
     for file in ("model.safetensors", "metrics.json"):
         assert (out / file).read_bytes() == (tmp_path / "straight" / file).read_bytes()
+
+
+def test_activation_checkpointing_saves_memory_not_results(neox_dir, splits, tmp_path):
+    """Recomputing activations in the backward pass is the same arithmetic: same weights,
+    same loss curve, same counted FLOPs."""
+    _run(neox_dir, splits, tmp_path / "kept", SETTINGS)
+    _run(neox_dir, splits, tmp_path / "recomputed", {**SETTINGS, "activation_checkpointing": True})
+    kept, recomputed = (
+        json.loads((tmp_path / name / "metrics.json").read_text())
+        for name in ("kept", "recomputed")
+    )
+    assert "activation checkpointing" in Path(str(tmp_path / "recomputed") + ".log").read_text()
+    for key in ("loss_curve", "training_flops", "clean_accuracy"):
+        assert kept[key] == recomputed[key], key
+    assert (tmp_path / "kept/model.safetensors").read_bytes() == (
+        tmp_path / "recomputed/model.safetensors"
+    ).read_bytes()

@@ -149,6 +149,7 @@ def _train_in_order(
         None if resume is None else resume / TRAIN_CHECKPOINT,
         settings.checkpoint_seconds,
         log,
+        settings.activation_checkpointing,
     )
     return state, losses
 

@@ -182,6 +182,7 @@ def finetune(
         checkpoint,
         settings.checkpoint_seconds,
         log,
+        settings.activation_checkpointing,
     )
     if check is None:
         accuracy = clean_accuracy(model, val_ids, val_labels, pad, settings.eval_batch_size)

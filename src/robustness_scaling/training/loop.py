@@ -27,7 +27,9 @@ SCHEDULES = ("linear", "constant", "cosine")
 
 @dataclass(frozen=True)
 class OptimizerSettings:
-    """Optimizer and learning-rate schedule; stage settings extend it with their own fields."""
+    """Optimizer, learning-rate schedule and how the loop keeps its state (checkpoints every
+    ``checkpoint_seconds``; ``activation_checkpointing`` recomputes activations in the backward
+    pass to save memory); stage settings extend it with their own fields."""
 
     optimizer: str = "adafactor"
     learning_rate: float = 1e-5
@@ -35,6 +37,7 @@ class OptimizerSettings:
     warmup_fraction: float = 0.0
     weight_decay: float = 0.0
     checkpoint_seconds: float = 300
+    activation_checkpointing: bool = False
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> OptimizerSettings:
@@ -127,18 +130,23 @@ def train(
     checkpoint: Path | None,
     checkpoint_seconds: float,
     log: logging.Logger,
+    activation_checkpointing: bool = False,
 ) -> TrainState:
     """Run ``total_steps`` optimizer steps, each over the microbatches ``batch_for_step(step)``.
 
     Gradients of the microbatches are accumulated with weights proportional to their example
     counts, so the step equals one step on the whole effective batch. FLOPs are 6·N·T with T
-    the padded token count of every microbatch.
+    the padded token count of every microbatch: activation checkpointing recomputes the
+    forward pass but is counted as the model FLOPs it does not change.
     """
     state = TrainState()
     if checkpoint is not None and checkpoint.exists():
         state = _load_checkpoint(checkpoint, model, optimizer, scheduler)
         log.info("resumed from %s at step %d/%d", checkpoint, state.step, total_steps)
     model.train()
+    if activation_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        log.info("activation checkpointing: each layer's activations are recomputed in backward")
     started = last_save = last_log = time.monotonic()
     first_step = state.step
     while state.step < total_steps:
@@ -174,5 +182,7 @@ def train(
         if checkpoint is not None and due and state.step < total_steps:
             _save_checkpoint(checkpoint, model, optimizer, scheduler, state)
             last_save = now
+    if activation_checkpointing:
+        model.gradient_checkpointing_disable()
     model.eval()
     return state
