@@ -131,6 +131,16 @@ def test_peak_memory_of_training_jobs():
     assert rows["finetune"].peak_memory_gib * GIB == pytest.approx(16 * N + 8 * 40 * 288 * 4)
 
 
+def test_sharded_training_memory_is_per_gpu():
+    """Over 4 GPUs each holds a quarter of the states, plus the largest layer gathered whole
+    (the embedding, 300 · 16 float32 values), and passes 2 of each minibatch's 8 rows."""
+    study = copy.deepcopy(STUDY)
+    study["resources"] = {"finetune": {"by_size": {"tiny-a": {"gpu": 4}}}}
+    rows = plan_of(study)
+    expected = 16 * N / 4 + 300 * 16 * 4 + 2 * 40 * 288 * 4
+    assert rows["finetune"].peak_memory_gib * GIB == pytest.approx(expected)
+
+
 # The attacks' memory in float32. PasswordMatch's slot is its last content chunk, so of the
 # 40-token prompt only the answer prompt follows it ("\n\nAnswer:", 9 characters at 1.8 a token:
 # 5 tokens) and 35 are cached before it. A token's keys and values take 2 · 1 layer · 16 · 4 =

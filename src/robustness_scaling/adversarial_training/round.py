@@ -35,12 +35,7 @@ from robustness_scaling.adversarial_training.schedule import attack_iterations
 from robustness_scaling.adversarial_training.settings import AdversarialTrainingSettings
 from robustness_scaling.atomic import atomic_path, read_json
 from robustness_scaling.attacks.resumable import AttackFiles
-from robustness_scaling.models.load import (
-    load_classifier,
-    load_tokenizer,
-    pad_batch,
-    save_model_dir,
-)
+from robustness_scaling.models.load import load_classifier, load_tokenizer, pad_batch
 from robustness_scaling.runtime import PROGRESS
 from robustness_scaling.tasks.base import Example, Placement, with_attack
 from robustness_scaling.training.classify import (
@@ -55,8 +50,16 @@ from robustness_scaling.training.loop import (
     TrainState,
     build_optimizer,
     build_scheduler,
+    remove_checkpoint,
 )
 from robustness_scaling.training.loop import train as train_loop
+from robustness_scaling.training.sharded import (
+    current_world,
+    gathered_losses,
+    root_gathered,
+    save_trained,
+    shard,
+)
 
 POOL_FILE = "pool.parquet"
 EXAMPLES_FILE = "adversarial_examples.jsonl"
@@ -107,12 +110,15 @@ def _train_in_order(
     """One pass over ``sequences`` in the given order; also each example's training loss.
 
     The losses feed the next round's loss rank. They are saved before the step's checkpoint can
-    be, so a resumed run knows those of the steps it does not redo.
+    be, so a resumed run knows those of the steps it does not redo; in a sharded job each rank
+    saves those of its slices, and they are gathered at the end.
     """
+    world = current_world()
     device = next(model.parameters()).device
     targets = torch.tensor(labels)
     losses = np.full(len(sequences), np.nan)
-    losses_path = None if resume is None else resume / LOSSES_FILE
+    losses_name = LOSSES_FILE if not world.sharded else f"rank{world.rank}.{LOSSES_FILE}"
+    losses_path = None if resume is None else resume / losses_name
     if losses_path is not None and losses_path.exists():
         losses = np.load(losses_path)
 
@@ -151,6 +157,8 @@ def _train_in_order(
         log,
         settings.activation_checkpointing,
     )
+    if world.sharded:
+        losses = gathered_losses(losses)
     return state, losses
 
 
@@ -196,9 +204,14 @@ def adversarial_round(
             f"batch_size ({settings.batch_size}) must be a multiple of "
             f"minibatch_size ({settings.minibatch_size})"
         )
+    world = current_world()
     tokenizer = load_tokenizer(previous_dir)
-    model = load_classifier(previous_dir, tokenizer.pad_token_id, dtype, device).eval()
+    # A sharded job loads on the CPU; sharding moves each rank's shard to its device.
+    load_on = torch.device("cpu") if world.sharded else device
+    model = load_classifier(previous_dir, tokenizer.pad_token_id, dtype, load_on).eval()
     n_params = model.num_parameters()
+    if world.sharded:
+        shard(model)
 
     # Attack this round's examples with the current model.
     rng = np.random.default_rng([seed, round_index])
@@ -221,21 +234,22 @@ def adversarial_round(
         len(clean),
         extra=PROGRESS,
     )
-    final, generation_flops = generate_adversarial_examples(
-        model,
-        tokenizer,
-        clean,
-        chosen.tolist(),
-        placement,
-        include_instructions,
-        settings.attack_method,
-        options,
-        iterations,
-        sampler,
-        settings.checkpoint_iterations,
-        resume,
-        log,
-    )
+    with root_gathered(model):  # the attack calls the embedding and head on their own
+        final, generation_flops = generate_adversarial_examples(
+            model,
+            tokenizer,
+            clean,
+            chosen.tolist(),
+            placement,
+            include_instructions,
+            settings.attack_method,
+            options,
+            iterations,
+            sampler,
+            settings.checkpoint_iterations,
+            resume,
+            log,
+        )
     new_rows = _new_pool_rows(round_index, chosen, clean, final, placement)
     pool = new_rows
     if round_index > 1:
@@ -319,9 +333,11 @@ def adversarial_round(
         write_pool(pool, folder / POOL_FILE)
         _write_examples(folder / EXAMPLES_FILE, new_rows)
 
-    save_model_dir(out_dir, model, tokenizer, metrics, extra=pool_and_examples)
+    save_trained(out_dir, model, tokenizer, metrics, extra=pool_and_examples)
     if resume is not None:
-        AttackFiles.checkpoint_in(resume).remove()
-        for name in (LOSSES_FILE, TRAIN_CHECKPOINT):
-            (resume / name).unlink(missing_ok=True)
+        remove_checkpoint(resume / TRAIN_CHECKPOINT)
+        if world.leader:
+            AttackFiles.checkpoint_in(resume).remove()
+            for losses in resume.glob(f"*{LOSSES_FILE}"):
+                losses.unlink()
     return metrics

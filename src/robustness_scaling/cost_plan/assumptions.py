@@ -45,6 +45,10 @@ def assumptions(
         "An attack's peak memory is for its starting batch_size: a pass that runs out of "
         "memory halves its batch and retries. The prefix cache of all attacked examples is "
         "held whatever the batch.",
+        "Memory is per GPU. A training job over several GPUs (resources gpu > 1) is sharded: "
+        "each holds its share of weights, gradients and optimizer state and of each "
+        "minibatch's rows, plus one whole layer; the attack of a sharded adversarial round "
+        "is counted as on one GPU (every rank runs it whole).",
         "Not counted: CPU stages (data, tokenizer, aggregate, plots), clean-accuracy "
         "evaluations, the clean iteration 0, an LLM judge's passes.",
     ]

@@ -38,7 +38,7 @@ def format_plan(plan: pd.DataFrame) -> str:
         "gpu_hours": _hours,
         "peak_memory_gib": _gib,
     }
-    headers = ["stage", "size", "params", "jobs", "FLOPs", "GPU-hours", "peak memory"]
+    headers = ["stage", "size", "params", "jobs", "FLOPs", "GPU-hours", "peak memory/GPU"]
     return "\n".join(
         [
             plan.to_string(index=False, formatters=formatters, header=headers),

@@ -47,20 +47,27 @@ def training_memory(
     bytes_: Precision,
     *,
     causal_lm: bool,
+    gpus: int = 1,
 ) -> int:
-    """Bytes of one training step: weights, gradients and optimizer state in the weights'
-    precision, plus the activations a backward pass keeps for ``minibatch`` rows of ``tokens``
-    in every layer (:func:`layer_activations`); a causal LM also keeps float32 logits, their
-    log-softmax and its gradient."""
+    """Bytes of one training step on one GPU: weights, gradients and optimizer state in the
+    weights' precision, plus the activations a backward pass keeps for ``minibatch`` rows of
+    ``tokens`` in every layer (:func:`layer_activations`); a causal LM also keeps float32
+    logits, their log-softmax and its gradient. Sharded over ``gpus`` (FSDP2), each GPU holds
+    its share of the states and passes its share of each minibatch's rows, plus one whole
+    layer while that layer runs (the largest one: the embedding, vocab·d)."""
     if optimizer == "adafactor":
         state = adafactor_state(shape)
     elif optimizer in OPTIMIZER_STATES:
         state = OPTIMIZER_STATES[optimizer] * n_params
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}; allowed: adafactor, adamw, sgd")
-    activations = minibatch * tokens * shape.layers * layer_activations(shape) * bytes_.activations
-    logits = 3 * minibatch * tokens * shape.vocab * FLOAT32 if causal_lm else 0
-    return (2 * n_params + state) * bytes_.weights + activations + logits
+    rows = -(-minibatch // gpus)
+    activations = rows * tokens * shape.layers * layer_activations(shape) * bytes_.activations
+    logits = 3 * rows * tokens * shape.vocab * FLOAT32 if causal_lm else 0
+    states = (2 * n_params + state) * bytes_.weights
+    if gpus > 1:
+        states = -(-states // gpus) + shape.vocab * shape.hidden * bytes_.weights
+    return states + activations + logits
 
 
 def scoring_pass(

@@ -117,6 +117,16 @@ class _Study:
     def bytes(self) -> Precision:
         return precision(self.config)
 
+    def gpus(self, stage: str, size: str) -> int:
+        """The GPUs a sized stage's job asks for (``resources.<stage>.by_size``, else the
+        stage's, else the default's): a training job over several is sharded."""
+        resources = self.config.get("resources", {})
+        own = resources.get(stage, {})
+        for scope in (own.get("by_size", {}).get(size, {}), own, resources.get("default", {})):
+            if "gpu" in scope:
+                return max(1, int(scope["gpu"]))
+        return 1
+
     def sampler(self, method: str) -> Shape | None:
         """BEAST's sampler; None for the methods that need none."""
         return sampler_shape(self.config) if method == "beast" else None
@@ -177,6 +187,7 @@ def _finetune_costs(study: _Study) -> list[Cost]:
             length,
             study.bytes,
             causal_lm=bool(victim.answer),
+            gpus=study.gpus("finetune", size),
         )
         costs.append(
             ("finetune", size, 1, training_flops(victim.n_params, examples * length), memory)
@@ -237,6 +248,7 @@ def _round_costs(study: _Study) -> list[Cost]:
                 longest,
                 study.bytes,
                 causal_lm=False,
+                gpus=study.gpus("adversarial_round", size),
             ),
             attack_memory(
                 method,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from robustness_scaling.adversarial_training.round import adversarial_round
 from robustness_scaling.adversarial_training.settings import AdversarialTrainingSettings
@@ -21,7 +21,10 @@ class AdversarialRounds:
     ``previous`` (round k−1's directory); ``outs`` and ``resume`` are each round's directory
     and checkpoint folder, in order. Rounds draw from the first ``n_train`` clean training
     examples and report clean accuracy on the first ``n_val`` validation examples (the
-    finetuning's); ``sampler`` is BEAST's proposal LM, for a BEAST-trained study only."""
+    finetuning's); ``sampler`` is BEAST's proposal LM, for a BEAST-trained study only.
+    Shardable over several GPUs (``SHARDS``)."""
+
+    SHARDS: ClassVar[bool] = True
 
     task: str
     seed: int

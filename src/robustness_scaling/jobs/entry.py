@@ -54,14 +54,24 @@ def build(cls: type[J], values: Mapping[str, Any]) -> J:
 
 def run_rule(snakemake: Any, cls: type[J], **files: Any) -> None:
     """Run a rule's job: ``params.job`` and ``files`` build it; ``params.precision`` (what
-    results depend on) and ``params.runtime`` (how the job runs) resolve its runtime."""
+    results depend on) and ``params.runtime`` (how the job runs) resolve its runtime.
+
+    A training job (``SHARDS`` set on its class) whose resources ask for more than one GPU
+    runs sharded, one process per GPU (:mod:`robustness_scaling.jobs.sharded_launch`)."""
     log = snakemake.log[0]
     # Tracebacks land in the job's log, next to its progress lines; the process owns the handle.
     sys.stderr = open(log, "a", buffering=1)  # noqa: SIM115
     params = snakemake.params
-    runtime = Runtime.resolve(
+    settings = {
         **getattr(params, "precision", {"autocast": "float32"}),
         **getattr(params, "runtime", {"device": "cpu"}),
-        threads=snakemake.threads,
-    )
-    build(cls, {**params.job, **files}).run(runtime, log)
+        "threads": snakemake.threads,
+    }
+    values = {**params.job, **files}
+    processes = int(snakemake.resources.get("gpu", 0) or 0)
+    if processes > 1 and getattr(cls, "SHARDS", False):
+        from robustness_scaling.jobs.sharded_launch import launch
+
+        launch(cls, values, settings, log, processes)
+        return
+    build(cls, values).run(Runtime.resolve(**settings), log)

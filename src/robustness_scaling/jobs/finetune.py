@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from robustness_scaling.atomic import read_json
 from robustness_scaling.by_name import generation_check
@@ -29,7 +29,10 @@ class Finetune:
     keys finetuning reads (instructions, ``finetune``, a generation task's judge);
     ``n_train`` / ``n_val``: how many of each split's first examples it trains and validates
     on. A task set to ``finetune: false`` (StrongREJECT's instruct victims) is evaluated as it
-    comes: the directory then only names the source model and holds its metrics."""
+    comes: the directory then only names the source model and holds its metrics. Shardable
+    over several GPUs (``SHARDS``)."""
+
+    SHARDS: ClassVar[bool] = True
 
     family: str
     size: str

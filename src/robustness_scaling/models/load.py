@@ -102,14 +102,16 @@ def save_model_dir(
     tokenizer: Any,
     metrics: Mapping[str, Any],
     extra: Callable[[Path], None] | None = None,
+    made_by: Mapping[str, Any] | None = None,
 ) -> None:
     """Write a model directory atomically: safetensors weights, tokenizer, ``metrics.json`` (with
-    the ``provenance`` of the job that made the model), and whatever ``extra`` writes into the
-    folder. It appears complete or not at all."""
+    the ``provenance`` of the job that made the model: ``made_by``, else ``model``'s own), and
+    whatever ``extra`` writes into the folder. It appears complete or not at all."""
     with atomic_path(out_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        write_json(tmp / "metrics.json", {**metrics, "provenance": provenance(model)})
+        made_by = provenance(model) if made_by is None else made_by
+        write_json(tmp / "metrics.json", {**metrics, "provenance": dict(made_by)})
         if extra is not None:
             extra(tmp)
 

@@ -26,7 +26,6 @@ from robustness_scaling.models.load import (
     load_classifier,
     load_tokenizer,
     pad_batch,
-    save_model_dir,
 )
 from robustness_scaling.runtime import PROGRESS, provenance
 from robustness_scaling.tasks import Example, model_input
@@ -42,8 +41,10 @@ from robustness_scaling.training.loop import (
     OptimizerSettings,
     build_optimizer,
     build_scheduler,
+    remove_checkpoint,
     train,
 )
+from robustness_scaling.training.sharded import current_world, save_trained, shard
 
 if TYPE_CHECKING:
     from robustness_scaling.generative.answers import GenerationCheck
@@ -110,16 +111,22 @@ def finetune(
             "no training examples to finetune on; a task without a train split (StrongREJECT) "
             "is evaluated as it comes: set its `finetune: false`"
         )
-    torch.manual_seed(seed)  # the fresh score head's initialisation
+    torch.manual_seed(seed)  # the fresh score head's initialisation, the same on every rank
+    world = current_world()
     tokenizer = load_tokenizer(model_source)
     pad = tokenizer.pad_token_id
+    # A sharded job loads on the CPU; sharding moves each rank's shard to its device.
+    load_on = torch.device("cpu") if world.sharded else device
     if check is None:
-        model = load_classifier(model_source, pad, dtype, device)
+        model = load_classifier(model_source, pad, dtype, load_on)
         tokenize, loss_fn = tokenize_examples, classification_loss
     else:
-        model = load_causal_lm(model_source, dtype, device)
+        model = load_causal_lm(model_source, dtype, load_on)
         tokenize, loss_fn = tokenize_answers, answer_loss
     n_params = model.num_parameters()
+    if world.sharded:
+        shard(model)
+        log.info("sharded over %d processes (FSDP2)", world.size)
     max_tokens = context_limit(model)
     # Class labels, or where each answer starts (generation): what the loss needs per row.
     train_ids, train_targets, dropped = tokenize(
@@ -211,9 +218,8 @@ def finetune(
     }
     if check is not None:
         metrics["judge"] = check.judge.name
-    save_model_dir(out_dir, model, tokenizer, metrics)
-    if checkpoint is not None:
-        checkpoint.unlink(missing_ok=True)
+    save_trained(out_dir, model, tokenizer, metrics)
+    remove_checkpoint(checkpoint)
     return metrics
 
 

@@ -19,6 +19,9 @@ import torch
 from robustness_scaling.atomic import atomic_path
 from robustness_scaling.flops import training_flops
 from robustness_scaling.runtime import PROGRESS
+from robustness_scaling.training import sharded
+from robustness_scaling.training.adafactor import Adafactor
+from robustness_scaling.training.sharded import current_world
 
 Batch = dict[str, torch.Tensor]
 OPTIMIZERS = ("adafactor", "adamw", "sgd")
@@ -60,11 +63,7 @@ def build_optimizer(params: Any, settings: OptimizerSettings) -> torch.optim.Opt
     name, lr = settings.optimizer, settings.learning_rate
     weight_decay = settings.weight_decay
     if name == "adafactor":
-        from transformers.optimization import Adafactor
-
-        return Adafactor(
-            params, lr=lr, scale_parameter=False, relative_step=False, weight_decay=weight_decay
-        )
+        return Adafactor(params, lr=lr, weight_decay=weight_decay)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
@@ -97,26 +96,46 @@ def build_scheduler(
 
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, state: TrainState) -> None:
+    extra = {
+        "scheduler": scheduler.state_dict(),
+        "state": state.__dict__,
+        "rng": torch.get_rng_state(),
+    }
+    if current_world().sharded:
+        sharded.save_checkpoint(sharded.sharded_checkpoint(path), model, optimizer, extra)
+        return
     with atomic_path(path) as tmp:
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "state": state.__dict__,
-                "rng": torch.get_rng_state(),
-            },
-            tmp,
-        )
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), **extra}, tmp)
+
+
+def _has_checkpoint(path: Path | None) -> bool:
+    if path is None:
+        return False
+    if current_world().sharded:
+        return sharded.has_checkpoint(sharded.sharded_checkpoint(path))
+    return path.exists()
 
 
 def _load_checkpoint(path: Path, model, optimizer, scheduler) -> TrainState:
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
+    if current_world().sharded:
+        saved = sharded.load_checkpoint(sharded.sharded_checkpoint(path), model, optimizer)
+    else:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     torch.set_rng_state(saved["rng"])
     return TrainState(**saved["state"])
+
+
+def remove_checkpoint(path: Path | None) -> None:
+    """Drop a finished job's resume checkpoint (every rank calls it in a sharded job)."""
+    if path is None:
+        return
+    if current_world().sharded:
+        sharded.remove_checkpoint(sharded.sharded_checkpoint(path))
+    else:
+        path.unlink(missing_ok=True)
 
 
 def train(
@@ -137,10 +156,14 @@ def train(
     Gradients of the microbatches are accumulated with weights proportional to their example
     counts, so the step equals one step on the whole effective batch. FLOPs are 6·N·T with T
     the padded token count of every microbatch: activation checkpointing recomputes the
-    forward pass but is counted as the model FLOPs it does not change.
+    forward pass but is counted as the model FLOPs it does not change. In a sharded job
+    (:mod:`robustness_scaling.training.sharded`) each rank passes its slice of every microbatch;
+    FSDP averages the ranks' gradients, so each slice's weight is scaled by the world size, and
+    the logged loss, FLOPs and tokens are the whole step's, as in one process.
     """
+    world = current_world()
     state = TrainState()
-    if checkpoint is not None and checkpoint.exists():
+    if _has_checkpoint(checkpoint):
         state = _load_checkpoint(checkpoint, model, optimizer, scheduler)
         log.info("resumed from %s at step %d/%d", checkpoint, state.step, total_steps)
     model.train()
@@ -155,17 +178,25 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         step_loss = torch.zeros((), device=micro[0]["input_ids"].device)
         for batch in micro:
-            loss = loss_fn(model, batch) * (len(batch["input_ids"]) / n_examples)
-            loss.backward()
-            step_loss += loss.detach()
             state.tokens += batch["input_ids"].numel()
             state.flops += training_flops(n_params, batch["input_ids"].numel())
+        if world.sharded:
+            for share, rows in sharded.rank_share(micro, world):
+                loss = loss_fn(model, share) * (rows / n_examples)
+                (loss * world.size).backward()
+                step_loss += loss.detach()
+            sharded.all_sum(step_loss)
+        else:
+            for batch in micro:
+                loss = loss_fn(model, batch) * (len(batch["input_ids"]) / n_examples)
+                loss.backward()
+                step_loss += loss.detach()
         optimizer.step()
         scheduler.step()
         state.step += 1
         state.losses.append(float(step_loss))
         now = time.monotonic()
-        if now - last_log >= 10 or state.step == total_steps:
+        if world.leader and (now - last_log >= 10 or state.step == total_steps):
             rate = (state.step - first_step) / max(now - started, 1e-9)
             log.info(
                 "step %d/%d loss %.4f lr %.2e (%.1f steps/s, eta %.0fs)",
@@ -179,6 +210,8 @@ def train(
             )
             last_log = now
         due = now - last_save >= checkpoint_seconds
+        if world.sharded:
+            due = sharded.anyone(due, step_loss.device)
         if checkpoint is not None and due and state.step < total_steps:
             _save_checkpoint(checkpoint, model, optimizer, scheduler, state)
             last_save = now
