@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ import torch
 from safetensors.torch import load_file
 
 from robustness_scaling.jobs.adversarial_round import AdversarialRounds
+from robustness_scaling.jobs.entry import run_rule
 from robustness_scaling.jobs.finetune import Finetune
 from robustness_scaling.jobs.sharded_launch import launch
 from robustness_scaling.splits import write_split
@@ -42,6 +44,7 @@ ONE_PROCESS = """
 import json, sys
 from robustness_scaling.jobs.entry import build
 from robustness_scaling.jobs.adversarial_round import AdversarialRounds
+from robustness_scaling.jobs.entry import run_rule
 from robustness_scaling.jobs.finetune import Finetune
 from robustness_scaling.runtime import Runtime
 values, log = json.loads(sys.argv[1]), sys.argv[2]
@@ -96,6 +99,29 @@ def _one_process(values: dict, log: Path) -> None:
     subprocess.run([sys.executable, "-c", ONE_PROCESS, json.dumps(values), str(log)], check=True)
 
 
+def _as_a_rule_with_two_gpus(values: dict, log: Path) -> None:
+    """What the finetune rule's script does when its resources say ``gpu: 2`` (on this CPU the
+    two ranks use gloo): ``run_rule`` sees the count and launches torchrun."""
+    from snakemake.iocontainers import ResourceList
+
+    files = {key: values[key] for key in ("train", "validation", "out")}
+    job = {key: value for key, value in values.items() if key not in files}
+    rule = SimpleNamespace(
+        log=[str(log)],
+        params=SimpleNamespace(
+            job=job, precision={"autocast": "float32"}, runtime={"device": "cpu"}
+        ),
+        resources=ResourceList(fromdict={"gpu": 2, "mem_mb": 1000}),
+        threads=2,
+    )
+    stderr = sys.stderr
+    try:
+        run_rule(rule, Finetune, **files)
+    finally:
+        sys.stderr.close()
+        sys.stderr = stderr
+
+
 def _metrics(out: Path) -> dict:
     return json.loads((out / "metrics.json").read_text())
 
@@ -105,7 +131,7 @@ def test_two_processes_train_the_weights_of_one(unbiased_neox, splits, tmp_path)
     half of every microbatch, FSDP averages the gradients; float32 on both sides."""
     one, two = tmp_path / "one", tmp_path / "two"
     _one_process(_values(unbiased_neox, splits, one, 40), tmp_path / "one.log")
-    launch(Finetune, _values(unbiased_neox, splits, two, 40), RUNTIME, tmp_path / "two.log", 2)
+    _as_a_rule_with_two_gpus(_values(unbiased_neox, splits, two, 40), tmp_path / "two.log")
 
     log = (tmp_path / "two.log").read_text()
     assert "sharded over 2 processes (FSDP2)" in log
