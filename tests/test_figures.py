@@ -176,3 +176,63 @@ def test_a_configs_figure_iterations_are_merged_over_the_papers():
     assert options.size_iteration("spam", "random_token") == 1200
     assert options.size_iteration("spam", "random_token_infix90") == 1200  # its base method
     assert FigureOptions.from_config({}).defense_iteration("spam", "beast") == 25
+
+
+def test_no_curve_is_dropped_for_lacking_the_asked_iteration(table, tmp_path, monkeypatch):
+    """A curve recorded only from iteration 8 on, asked @2, is drawn at @8; one that stops at
+    @4, asked @10, at @4; the figure's caption lists both groups."""
+    from robustness_scaling.figures.robustness_vs_size import plot_robustness_vs_size
+    from robustness_scaling.figures.selection import at_iteration, drawn_elsewhere, finetuned
+
+    rows = finetuned(table)
+    late = (rows["size"] == "14m") & (rows["attack"] == "gcg")
+    short = (rows["size"] == "410m") & (rows["attack"] == "gcg")
+    rows = rows[~(late & (rows["iteration"] < 8)) & ~(short & (rows["iteration"] > 4))]
+    chosen = at_iteration(rows, lambda task, attack: 10 if attack == "gcg" else 2)
+    curves = rows.drop_duplicates(["size", "seed", "attack"])
+    assert len(chosen) == len(curves)  # one row per curve, none dropped
+    by_size = chosen[chosen["attack"] == "gcg"].groupby("size")["iteration"].first()
+    assert by_size["410m"] == 4 and by_size["1.4b"] == 10
+    chosen_at_2 = at_iteration(rows, lambda task, attack: 2)
+    assert set(chosen_at_2[chosen_at_2["size"] == "14m"]["iteration"]) == {2, 8}
+    lines = drawn_elsewhere(chosen) + drawn_elsewhere(chosen_at_2)
+    assert any(
+        "2 curves at @4, their last iteration: they stop short of the asked @10" in line
+        for line in lines
+    )
+    assert any(
+        "2 curves at @8, their first iteration: none is recorded at or before the asked @2" in line
+        for line in lines
+    )
+
+    captions = []
+    monkeypatch.setattr(style, "caption", lambda fig, got: captions.append(list(got)))
+    plot_robustness_vs_size(rows, tmp_path / "size", FigureOptions(size_iterations={"gcg": 2}))
+    assert any("at @8" in line for line in captions[0])
+
+
+def test_the_log_says_which_iterations_each_figure_reads(table):
+    """The paper config's figure options read adversarial training @128; the default study's
+    config reads it @10 (a table drawn with the wrong study's options shows here)."""
+    import yaml
+
+    from conftest import REPO
+    from robustness_scaling.figures import iterations_read
+
+    paper = yaml.safe_load((REPO / "config/paper-pythia.yaml").read_text())["figures"]
+    default = yaml.safe_load((REPO / "config.yaml").read_text())["figures"]
+    reads = iterations_read(table, FigureOptions.from_config(paper))
+    assert set(reads) == set(FIGURES)
+    assert "gcg @128" in reads["adversarial_training"]
+    assert "gcg @10" in reads["robustness_vs_size"]
+    assert (
+        "gcg @10"
+        in iterations_read(table, FigureOptions.from_config(default))["adversarial_training"]
+    )
+
+
+def test_panel_titles_name_the_attack_position():
+    """PasswordMatch's chunk GCG and another task's suffix GCG share the name `gcg`."""
+    assert style.attack_label("gcg", "suffix") == "gcg (suffix)"
+    assert style.attack_label("gcg", "chunk") == "gcg (chunk)"
+    assert style.attack_label("gcg_infix90", "infix90") == "gcg_infix90"

@@ -23,6 +23,7 @@ from robustness_scaling.figures.attack_scaling import (
 from robustness_scaling.figures.offense_defense import plot_offense_defense
 from robustness_scaling.figures.options import FigureOptions
 from robustness_scaling.figures.robustness_vs_size import plot_robustness_vs_size
+from robustness_scaling.figures.selection import finetuned, matched, transferred
 from robustness_scaling.figures.slopes import plot_slopes_vs_size
 from robustness_scaling.figures.style import FORMATS, size_label
 from robustness_scaling.figures.transfer import plot_transfer
@@ -46,6 +47,36 @@ def figure_paths(out_dir: str | Path) -> dict[str, list[Path]]:
     return {name: [Path(out_dir) / f"{name}.{fmt}" for fmt in FORMATS] for name in FIGURES}
 
 
+def iterations_read(table: pd.DataFrame, options: FigureOptions) -> dict[str, str]:
+    """Which attack iterations each figure reads from ``table`` under ``options``, per task and
+    attack, as a plotting job logs it: a table drawn with another study's options (the default
+    study's @10 where the paper's adversarial-training figures read @128) shows there."""
+
+    def asked(rows: pd.DataFrame, lookup) -> str:
+        pairs = sorted(set(zip(rows["task"], rows["attack"], strict=True)))
+        if not pairs:
+            return "no rows to read"
+        return ", ".join(
+            f"{task}/{attack} @{'last' if (it := lookup(task, attack)) is None else it}"
+            for task, attack in pairs
+        )
+
+    trained = table[table["round"] > 0]
+    budgets = ", ".join(f"{b:g}" for b in options.defense_budgets)
+    targets = ", ".join(f"{t:g}" for t in options.offense_targets)
+    return {
+        "robustness_vs_size": asked(finetuned(table), options.size_iteration),
+        "attack_scaling": "every iteration of the finetuned models' curves",
+        "attack_scaling_adversarial": (
+            f"every iteration, at defense compute {budgets} of pretraining and the final round"
+        ),
+        "slopes_vs_size": "every iteration with 0 < ASR < 1 (the slope fits)",
+        "adversarial_training": asked(matched(trained), options.defense_iteration),
+        "transfer": asked(transferred(trained), options.defense_iteration),
+        "offense_defense": f"every iteration, for the attack compute reaching ASR {targets}",
+    }
+
+
 def make_all_figures(
     table: pd.DataFrame, out_dir: str | Path, options: FigureOptions | None = None
 ) -> dict[str, list[Path]]:
@@ -59,6 +90,7 @@ __all__ = [
     "FIGURES",
     "FigureOptions",
     "figure_paths",
+    "iterations_read",
     "make_all_figures",
     "plot_adversarial_training",
     "plot_attack_scaling",

@@ -25,6 +25,7 @@ from robustness_scaling.figures import style
 from robustness_scaling.figures.options import FigureOptions
 from robustness_scaling.figures.selection import (
     at_iteration,
+    drawn_elsewhere,
     iteration_note,
     matched,
     several_families,
@@ -66,6 +67,7 @@ def plot_adversarial_training(
             axes[r, 1].set_title(f"{label}\naccuracy after training with {name}")
         style.size_legend(fig, palette, style.sizes_in_order(rows))
         fig.suptitle(TITLE, fontweight="bold")
+        style.caption(fig, drawn_elsewhere(rows))
         return style.save_figure(fig, stem)
 
 

@@ -29,7 +29,7 @@ from robustness_scaling.figures.selection import finetuned, matched, panel_rows,
 
 TITLE = "Attack scaling: ASR vs attack compute"
 TITLE_ADVERSARIAL = "Attack scaling of adversarially trained models"
-X_LABEL = "attack compute / pretraining compute"
+X_LABEL = "attack compute\n/ pretraining compute"  # on one line it reaches the next panel
 NO_COMPUTE = "no attack iteration with attack compute > 0 (only clean, iteration-0 rows)"
 
 

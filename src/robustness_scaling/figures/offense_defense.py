@@ -56,7 +56,7 @@ def plot_offense_defense(
                     & (points["position"] == position)
                     & np.isclose(points["target_asr"], target)
                 ]
-                title = f"{label}\n{name} · attack compute to {100 * target:g}% ASR"
+                title = f"{label} · {name}\nattack compute to {100 * target:g}% ASR"
                 ax.set_title(title)
                 drawn = panel[np.isfinite(panel["median"])]
                 if drawn.empty:

@@ -32,8 +32,9 @@ class FigureOptions:
 
     Iterations are looked up as ``"task/attack"``, then ``"attack"`` (the evaluation attack's
     config name), then the same for its base name (``gcg`` for ``gcg_infix90``), then the
-    default. A curve shorter than the requested iteration uses its last one, and the panel title
-    says which iteration was used. ``None`` means each curve's last iteration.
+    default. A curve shorter than the requested iteration uses its last one, a curve recorded
+    only from a later iteration on its first; panel titles say which iterations were used and
+    a note under the panels lists those curves. ``None`` means each curve's last iteration.
 
     Options are plain values, so a workflow can pass them from its config
     (:meth:`from_config`) and rerun the plots when they change.

@@ -18,6 +18,7 @@ from robustness_scaling.figures import style
 from robustness_scaling.figures.options import FigureOptions
 from robustness_scaling.figures.selection import (
     at_iteration,
+    drawn_elsewhere,
     finetuned,
     iteration_note,
     over_seeds,
@@ -71,6 +72,7 @@ def plot_robustness_vs_size(
             loc="outside right center",
         )
         fig.suptitle(TITLE, fontweight="bold")
+        style.caption(fig, drawn_elsewhere(rows))
         return style.save_figure(fig, stem)
 
 

@@ -48,21 +48,46 @@ def transferred(table: pd.DataFrame) -> pd.DataFrame:
 def at_iteration(
     table: pd.DataFrame, iteration_for: Callable[[str, str], int | None]
 ) -> pd.DataFrame:
-    """One row per curve: the latest iteration not past the one asked for that task and attack.
-
-    A curve that stops early (a smaller budget than the paper's) contributes its last iteration
-    rather than disappearing; the figure's panel titles report what was used.
+    """One row per curve: the latest iteration not past the one asked for that task and attack,
+    else (a curve recorded only from a later iteration on) its first one. No curve disappears:
+    the ``asked_iteration`` column (NaN: the last) lets a figure say which curves are drawn
+    elsewhere than asked (:func:`drawn_elsewhere`), and panel titles report what was used.
     """
     if table.empty:
-        return table
+        return table.assign(asked_iteration=pd.Series(dtype=float))
     wanted = [
         iteration_for(task, attack)
         for task, attack in zip(table["task"], table["attack"], strict=True)
     ]
-    limit = pd.Series([np.inf if w is None else w for w in wanted], index=table.index)
-    rows = table[table["iteration"] <= limit]
-    last = rows.groupby(list(CURVE_COLUMNS), sort=False)["iteration"].transform("max")
-    return rows[rows["iteration"] == last]
+    asked = pd.Series([np.nan if w is None else float(w) for w in wanted], index=table.index)
+    within = asked.isna() | (table["iteration"] <= asked)
+    curves = [table[c] for c in CURVE_COLUMNS]
+    latest = table["iteration"].where(within).groupby(curves, dropna=False).transform("max")
+    first = table["iteration"].where(~within).groupby(curves, dropna=False).transform("min")
+    chosen = latest.fillna(first)
+    return table[table["iteration"] == chosen].assign(asked_iteration=asked)
+
+
+def drawn_elsewhere(rows: pd.DataFrame) -> list[str]:
+    """One caption line per group of curves drawn at another iteration than asked: short ones
+    at their last iteration, late-starting ones at their first (rows of :func:`at_iteration`)."""
+    asked = rows["asked_iteration"]
+    off = rows[asked.notna() & (rows["iteration"] != asked)]
+    lines = []
+    keys = ["family", "task", "attack", "position", "iteration", "asked_iteration"]
+    for (family, task, attack, position, used, wanted), group in off.groupby(keys, sort=True):
+        curves = len(group.drop_duplicates(list(CURVE_COLUMNS)))
+        where = (
+            "their last iteration: they stop short of"
+            if used < wanted
+            else "their first iteration: none is recorded at or before"
+        )
+        noun = "curve" if curves == 1 else "curves"
+        lines.append(
+            f"{family} · {task} · {attack} ({position}): {curves} {noun} at @{used:g}, "
+            f"{where} the asked @{wanted:g}"
+        )
+    return lines
 
 
 def iteration_note(rows: pd.DataFrame) -> str:

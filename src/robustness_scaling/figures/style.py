@@ -9,6 +9,7 @@ PDF, atomically, with the figure closed afterwards so a long report run does not
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +36,7 @@ FORMATS: tuple[str, ...] = ("png", "pdf")
 SIZE_CMAP = "viridis"
 ACCURACY_COLORS = {"pre-attack": "#4c72b0", "post-attack": "#dd8452"}
 GUIDE_COLOR = "0.75"
+CAPTION_CHARS_PER_INCH = 15  # characters of 8-point caption text per inch of figure width
 
 _PROBABILITY_TICKS = (
     0.0001,
@@ -96,8 +98,10 @@ def size_palette(table: pd.DataFrame) -> dict[str, tuple[float, float, float]]:
 
 
 def attack_label(attack: str, position: str) -> str:
-    """Panel label of an evaluation attack; the position is shown when the name does not say it."""
-    if position in attack or position in ("suffix", "chunk"):
+    """Panel label of an evaluation attack, with its position unless the name says it: one
+    name covers the suffix GCG of most tasks and the chunk GCG of PasswordMatch and WordLength,
+    and a reader must tell them apart."""
+    if position in attack:
         return attack
     return f"{attack} ({position})"
 
@@ -171,7 +175,7 @@ def size_axis(ax: Axes, sizes: Sequence[tuple[str, int]]) -> None:
     ax.set_xlabel("model parameters")
 
 
-def logit_axis(ax: Axes, label: str = "attack success rate (logit scale)") -> None:
+def logit_axis(ax: Axes, label: str = "attack success rate\n(logit scale)") -> None:
     """Label a logit10 y axis in ASR percentages at round probabilities, which readers can read.
 
     The data are plotted in logit10 units; only the tick labels change.
@@ -221,6 +225,15 @@ def median_band(
     ax.plot(x, median, color=color, marker=marker, ms=4, lw=1.8, label=label)
     if np.any(high > low):
         ax.fill_between(x, low, high, color=color, alpha=0.18, lw=0)
+
+
+def caption(fig: Figure, lines: Sequence[str]) -> None:
+    """Notes under the panels (what a figure drew differently from what was asked), wrapped
+    to the figure's width; the saved file's tight bounding box takes them in."""
+    if lines:
+        width = max(40, int(fig.get_figwidth() * CAPTION_CHARS_PER_INCH))
+        text = "\n".join(textwrap.fill(line, width, subsequent_indent="  ") for line in lines)
+        fig.text(0.0, 0.0, text, ha="left", va="top", fontsize=8, color="0.3")
 
 
 def save_figure(fig: Figure, stem: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:

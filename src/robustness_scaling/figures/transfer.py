@@ -16,6 +16,7 @@ from robustness_scaling.figures import style
 from robustness_scaling.figures.adversarial_training import defense_rows, draw_defense
 from robustness_scaling.figures.options import FigureOptions
 from robustness_scaling.figures.selection import (
+    drawn_elsewhere,
     iteration_note,
     panel_rows,
     several_families,
@@ -63,4 +64,5 @@ def plot_transfer(
                 ax.set_title(f"{label}\ntrained {trained_with} → attacked {name}")
         style.size_legend(fig, palette, style.sizes_in_order(rows))
         fig.suptitle(TITLE, fontweight="bold")
+        style.caption(fig, drawn_elsewhere(rows))
         return style.save_figure(fig, stem)
