@@ -496,9 +496,13 @@ def test_figures_target_plots_from_the_table_alone(smoke, tmp_path):
         assert (folder / f"results/figures/{name}.png").is_file()
     assert not (folder / "results/models").exists()
     # The options are the named config's (smoke.yaml: the schema's @128 for trained models).
-    log = (folder / "logs/plot.log").read_text()
-    assert "robustness_vs_size reads password_match/gcg @10" in log
-    assert "adversarial_training reads password_match/gcg @128" in log
+    reads = {
+        line.split(" reads ")[0].split()[-1]: line.split(" reads ")[1]
+        for line in (folder / "logs/plot.log").read_text().splitlines()
+        if " reads " in line
+    }
+    assert "password_match/gcg @10" in reads["robustness_vs_size"]
+    assert "password_match/gcg @128" in reads["adversarial_training"]
 
 
 def test_every_figure_has_a_report_caption():
