@@ -23,7 +23,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     _remove(tmp)
     try:
         yield tmp
-        _remove(path)
+        if tmp.is_dir() or (path.is_dir() and not path.is_symlink()):
+            _remove(path)  # a file replaces a file in one step, leaving no moment without it
         os.replace(tmp, path)
     finally:
         _remove(tmp)
@@ -32,8 +33,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+    else:
+        path.unlink(missing_ok=True)
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -20,6 +20,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from robustness_scaling.attacks import build_attack
 from robustness_scaling.attacks.resumable import AttackFiles, Progress, resumed, run_resumable
 from robustness_scaling.tasks.base import Example, Placement
+from robustness_scaling.training.sharded import current_world
 
 
 def attack_seed(options_seed: int, seed: int, round_index: int) -> int:
@@ -53,7 +54,8 @@ def generate_adversarial_examples(
     RandomToken's first success or last draw, BEAST's best) and the FLOPs of all records.
     """
     attack = build_attack(method, model, tokenizer, options, sampler)
-    checkpoint = AttackFiles.checkpoint_in(resume) if resume else None
+    writer = current_world().leader  # in a sharded job, rank 0 writes what all ranks compute
+    checkpoint = AttackFiles.checkpoint_in(resume, writer) if resume else None
     records, state = resumed(checkpoint, pd.DataFrame(), None, log)
     records, state = run_resumable(
         attack,

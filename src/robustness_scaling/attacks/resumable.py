@@ -30,15 +30,17 @@ from robustness_scaling.tasks.base import Example, Placement
 class AttackFiles:
     """An attack's records so far (iterations 0..n) and the state that continues them: a
     budget's outputs, a stored budget, or a checkpoint. The state is ``None`` when no example
-    was attacked."""
+    was attacked. ``writer`` is false on the ranks of a sharded job but rank 0: every rank
+    computes the same attack, and two writers of one file race each other."""
 
     records: Path
     state: Path
+    writer: bool = True
 
     @classmethod
-    def checkpoint_in(cls, folder: Path) -> AttackFiles:
+    def checkpoint_in(cls, folder: Path, writer: bool = True) -> AttackFiles:
         """The checkpoint of an attack in progress, in a job's resume folder."""
-        return cls(folder / "attack_records.parquet", folder / "attack_state.pt")
+        return cls(folder / "attack_records.parquet", folder / "attack_state.pt", writer)
 
     @property
     def paths(self) -> tuple[Path, Path]:
@@ -49,6 +51,8 @@ class AttackFiles:
 
     def save(self, records: pd.DataFrame, state: AttackState | None) -> None:
         """Write both atomically (temp file, then rename): a killed job never leaves half."""
+        if not self.writer:
+            return
         with atomic_path(self.records) as tmp:
             records.to_parquet(tmp, index=False)
         with atomic_path(self.state) as tmp:
