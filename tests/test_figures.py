@@ -236,3 +236,79 @@ def test_panel_titles_name_the_attack_position():
     assert style.attack_label("gcg", "suffix") == "gcg (suffix)"
     assert style.attack_label("gcg", "chunk") == "gcg (chunk)"
     assert style.attack_label("gcg_infix90", "infix90") == "gcg_infix90"
+
+
+def test_narrow_axes_still_read_in_percentages_and_several_ticks():
+    """A trained model's ASR between 2% and 4% on a logit axis is labelled in percentages, not
+    raw logits; a log axis under two decades gets labels at 2× and 5× beside its power of ten."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from robustness_scaling.analysis.metrics import logit10
+
+    fig, (logit_ax, log_ax) = plt.subplots(1, 2)
+    logit_ax.plot([0, 1], logit10(np.array([0.02, 0.04])))
+    style.logit_axis(logit_ax)
+    log_ax.plot([3e-4, 2e-3], [1, 2])
+    style.log_axis(log_ax, "x")
+    fig.canvas.draw()
+    low, high = logit_ax.get_ylim()
+    shown = [
+        t
+        for t, y in zip(logit_ax.get_yticklabels(), logit_ax.get_yticks(), strict=True)
+        if low <= y <= high
+    ]
+    assert len(shown) >= 2 and all(t.get_text().endswith("%") for t in shown)
+    left, right = log_ax.get_xlim()
+    labelled = [
+        t
+        for t, x in zip(log_ax.get_xticklabels(), log_ax.get_xticks(), strict=True)
+        if left <= x <= right and t.get_text()
+    ]
+    assert len(labelled) >= 2
+    plt.close(fig)
+
+
+def overlapping_texts(fig) -> list[tuple[str, str]]:
+    """Pairs of drawn text boxes of ``fig`` that intersect, measured by the renderer: titles,
+    labels, tick labels (those inside the view limits: matplotlib keeps the others visible but
+    does not draw them), legends, annotations."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    undrawn = set()
+    for ax in fig.axes:
+        for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            low, high = sorted(limits)
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if not low - 1e-12 * abs(low) <= tick.get_loc() <= high + 1e-12 * abs(high):
+                    undrawn.update({id(tick.label1), id(tick.label2)})
+    texts = [
+        (t.get_text(), t.get_window_extent(renderer))
+        for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip() and id(t) not in undrawn
+    ]
+    return [
+        (a, b)
+        for i, (a, box_a) in enumerate(texts)
+        for b, box_b in texts[i + 1 :]
+        if box_a.overlaps(box_b)
+    ]
+
+
+def test_no_two_labels_overlap_in_any_figure_of_one_family(table, tmp_path, monkeypatch):
+    """Every figure of a one-family table, checked as it is saved (after the crowded tick
+    labels are thinned, as ``save_figure`` does first)."""
+    found = {}
+    save = style.save_figure
+
+    def checked(fig, stem, formats=style.FORMATS):
+        style.thin_tick_labels(fig)
+        found[Path(stem).name] = overlapping_texts(fig)
+        return save(fig, stem, formats)
+
+    monkeypatch.setattr(style, "save_figure", checked)
+    make_all_figures(table, tmp_path)
+    assert set(found) == set(FIGURES)
+    assert {name: pairs for name, pairs in found.items() if pairs} == {}

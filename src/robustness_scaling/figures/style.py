@@ -51,6 +51,30 @@ _PROBABILITY_TICKS = (
     0.999,
     0.9999,
 )
+# For a panel whose ASR spans a narrow band (a trained model between 2% and 4%).
+_FINE_PROBABILITY_TICKS = tuple(
+    sorted(
+        {
+            *_PROBABILITY_TICKS,
+            0.002,
+            0.005,
+            0.02,
+            0.03,
+            0.1,
+            0.15,
+            0.3,
+            0.4,
+            0.6,
+            0.7,
+            0.85,
+            0.9,
+            0.97,
+            0.98,
+            0.995,
+            0.998,
+        }
+    )
+)
 
 
 @contextmanager
@@ -151,15 +175,23 @@ def empty_figure(stem: str | Path, title: str, message: str) -> list[Path]:
 
 
 def log_axis(ax: Axes, which: str = "x") -> None:
-    """A log axis labelled at powers of ten only, as minor labels (2×10⁻⁶, 3×10⁻⁶, ...) collide.
+    """A log axis labelled at powers of ten, as minor labels (2×10⁻⁶, 3×10⁻⁶, ...) collide;
+    under two decades, where one power of ten would be the only label, also at 2× and 5×.
 
     Call it after plotting, so the data range is known.
     """
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
     low, high = ax.get_xlim() if which == "x" else ax.get_ylim()
-    if low > 0 and high / low >= 10:  # under a decade, minor labels are all there is
+    if low <= 0:
+        return
+    if high / low >= 100:
         axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        return
+    axis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    # matplotlib's formatter leaves out the 2× or 5× labels that would not fit.
+    axis.set_major_formatter(matplotlib.ticker.LogFormatterSciNotation(labelOnlyBase=False))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def size_axis(ax: Axes, sizes: Sequence[tuple[str, int]]) -> None:
@@ -181,9 +213,15 @@ def logit_axis(ax: Axes, label: str = "attack success rate\n(logit scale)") -> N
     The data are plotted in logit10 units; only the tick labels change.
     """
     low, high = ax.get_ylim()
-    ticks = [p for p in _PROBABILITY_TICKS if low <= float(logit10(p)) <= high]
-    if len(ticks) >= 2:
-        ax.set_yticks([float(logit10(p)) for p in ticks], [f"{100 * p:g}%" for p in ticks])
+    for candidates in (_PROBABILITY_TICKS, _FINE_PROBABILITY_TICKS):
+        ticks = [p for p in candidates if low <= float(logit10(p)) <= high]
+        if len(ticks) >= 2:
+            break
+    else:  # a band narrower than two fine ticks: its ends, so no raw logit value shows
+        ticks = [float(f"{p:.2g}") for p in 1 / (1 + 10.0 ** -np.array([low, high]))]
+        ticks = sorted(set(ticks))
+    ax.set_yticks([float(logit10(p)) for p in ticks], [f"{100 * p:g}%" for p in ticks])
+    ax.set_ylim(low, high)
     ax.set_ylabel(label)
 
 
@@ -236,6 +274,31 @@ def caption(fig: Figure, lines: Sequence[str]) -> None:
         fig.text(0.0, 0.0, text, ha="left", va="top", fontsize=8, color="0.3")
 
 
+def thin_tick_labels(fig: Figure) -> None:
+    """Hide each tick label that would touch the one before it on its axis (close model sizes
+    such as 354M and 494M, or 10⁻³ and 2×10⁻³ on a narrow panel): the first of a crowded run
+    is kept, the legend names every size."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            low, high = sorted(limits)
+            ticks = [
+                tick
+                for tick in axis.get_major_ticks()
+                if tick.label1.get_visible()
+                and tick.label1.get_text()
+                and low - 1e-12 * abs(low) <= tick.get_loc() <= high + 1e-12 * abs(high)
+            ]
+            kept = None
+            for tick in sorted(ticks, key=lambda t: t.get_loc()):
+                box = tick.label1.get_window_extent(renderer)
+                if kept is not None and box.overlaps(kept):
+                    tick.label1.set_visible(False)
+                else:
+                    kept = box
+
+
 def save_figure(fig: Figure, stem: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
     """Write ``stem.png`` and ``stem.pdf`` atomically and close the figure; return the paths.
 
@@ -244,6 +307,7 @@ def save_figure(fig: Figure, stem: str | Path, formats: Sequence[str] = FORMATS)
     """
     written = []
     try:
+        thin_tick_labels(fig)
         for fmt in formats:
             path = Path(f"{stem}.{fmt}")
             metadata = {"CreationDate": None} if fmt == "pdf" else None

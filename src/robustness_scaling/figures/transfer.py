@@ -61,7 +61,7 @@ def plot_transfer(
                     continue
                 draw_defense(ax, panel, palette, "logit_asr", options)
                 style.logit_axis(ax, f"ASR{iteration_note(panel)} (logit scale)")
-                ax.set_title(f"{label}\ntrained {trained_with} → attacked {name}")
+                ax.set_title(f"{label}\ntrained {trained_with} → {name}")
         style.size_legend(fig, palette, style.sizes_in_order(rows))
         fig.suptitle(TITLE, fontweight="bold")
         style.caption(fig, drawn_elsewhere(rows))
