@@ -28,16 +28,16 @@ import time
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPTNeoXConfig, GPTNeoXForSequenceClassification, PreTrainedTokenizerFast
 
 from robustness_scaling.attack_options import GCGOptions
 from robustness_scaling.attacks import GCG
+from robustness_scaling.models.load import load_tokenizer
+from robustness_scaling.models.tiny import train_tokenizer
 from robustness_scaling.tasks.base import Example, Placement
 from robustness_scaling.tasks.words import english_words
 from robustness_scaling.training.adafactor import Adafactor
 
-EOS = "<|endoftext|>"
 PYTHIA_VOCAB = 50304
 SHAPES = {  # EleutherAI/pythia-* layer shapes
     "tiny": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4},
@@ -51,21 +51,11 @@ STEPS = 3
 
 
 def build_tokenizer(folder: Path, vocab_size: int) -> PreTrainedTokenizerFast:
+    """The tiny family's byte-level BPE, trained on the English word list."""
     words = sorted(english_words())
     lines = [" ".join(words[i : i + 50]) for i in range(0, len(words), 50)]
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=[EOS],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tokenizer.train_from_iterator(lines, trainer)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    return PreTrainedTokenizerFast(
-        tokenizer_file=str(folder / "tokenizer.json"), eos_token=EOS, pad_token=EOS
-    )
+    train_tokenizer(lines, vocab_size, folder)
+    return load_tokenizer(folder)
 
 
 def random_classifier(shape: str, vocab: int, device: torch.device, sharded: bool):
