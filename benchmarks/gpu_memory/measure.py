@@ -22,7 +22,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from transformers import GPTNeoXConfig, GPTNeoXForSequenceClassification, PreTra
 
 from robustness_scaling.attack_options import GCGOptions
 from robustness_scaling.attacks import GCG
+from robustness_scaling.jobs.sharded_launch import torchrun
 from robustness_scaling.models.load import load_tokenizer
 from robustness_scaling.models.tiny import train_tokenizer
 from robustness_scaling.tasks.base import Example, Placement
@@ -223,18 +223,7 @@ def main() -> None:
             }
             if processes > 1:
                 out = Path(folder) / f"{shape}.json"
-                command = [
-                    sys.executable,
-                    "-m",
-                    "torch.distributed.run",
-                    "--standalone",
-                    f"--nproc-per-node={processes}",
-                    __file__,
-                    "--rank-of",
-                    shape,
-                    str(vocab),
-                    str(out),
-                ]
+                command = torchrun(processes, __file__, "--rank-of", shape, str(vocab), str(out))
                 subprocess.run(command, check=False)
                 row["finetune_sharded"] = json.loads(out.read_text()) if out.exists() else None
             results["shapes"][shape] = row

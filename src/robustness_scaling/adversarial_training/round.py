@@ -56,6 +56,7 @@ from robustness_scaling.training.loop import train as train_loop
 from robustness_scaling.training.sharded import (
     current_world,
     gathered_losses,
+    loading_device,
     root_gathered,
     save_trained,
     shard,
@@ -206,9 +207,9 @@ def adversarial_round(
         )
     world = current_world()
     tokenizer = load_tokenizer(previous_dir)
-    # A sharded job loads on the CPU; sharding moves each rank's shard to its device.
-    load_on = torch.device("cpu") if world.sharded else device
-    model = load_classifier(previous_dir, tokenizer.pad_token_id, dtype, load_on).eval()
+    model = load_classifier(
+        previous_dir, tokenizer.pad_token_id, dtype, loading_device(device)
+    ).eval()
     n_params = model.num_parameters()
     if world.sharded:
         shard(model)

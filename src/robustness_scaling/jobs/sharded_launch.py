@@ -58,6 +58,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def torchrun(processes: int, *program: str) -> list[str]:
+    """The command that runs ``program`` (a script and its arguments, or ``-m`` and a module) in
+    ``processes`` ranks on this machine, with this interpreter."""
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={processes}",
+        *program,
+    ]
+
+
 def launch(
     cls: type[J],
     values: Mapping[str, Any],
@@ -77,16 +90,7 @@ def launch(
     spec_path.write_text(json.dumps(spec, indent=1))
     library = str(Path(robustness_scaling.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([library, os.environ.get("PYTHONPATH", "")])}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={processes}",
-        "-m",
-        __name__,
-        str(spec_path),
-    ]
+    command = torchrun(processes, "-m", __name__, str(spec_path))
     with log.open("a") as handle:
         handle.write(f"sharded job: {' '.join(command)}\n")
         handle.flush()

@@ -44,7 +44,12 @@ from robustness_scaling.training.loop import (
     remove_checkpoint,
     train,
 )
-from robustness_scaling.training.sharded import current_world, save_trained, shard
+from robustness_scaling.training.sharded import (
+    current_world,
+    loading_device,
+    save_trained,
+    shard,
+)
 
 if TYPE_CHECKING:
     from robustness_scaling.generative.answers import GenerationCheck
@@ -115,8 +120,7 @@ def finetune(
     world = current_world()
     tokenizer = load_tokenizer(model_source)
     pad = tokenizer.pad_token_id
-    # A sharded job loads on the CPU; sharding moves each rank's shard to its device.
-    load_on = torch.device("cpu") if world.sharded else device
+    load_on = loading_device(device)
     if check is None:
         model = load_classifier(model_source, pad, dtype, load_on)
         tokenize, loss_fn = tokenize_examples, classification_loss

@@ -68,6 +68,12 @@ def join_process_group(device: torch.device) -> torch.device:
     return device
 
 
+def loading_device(device: torch.device) -> torch.device:
+    """Where a training job loads its model: a sharded job on the CPU, since :func:`shard`
+    moves each rank's shard to its device; otherwise ``device`` itself."""
+    return torch.device("cpu") if current_world().sharded else device
+
+
 def shard(model: torch.nn.Module) -> torch.nn.Module:
     """Shard each transformer layer (the classes transformers keeps whole, ``_no_split_modules``),
     then the rest of the model; gathered one layer at a time in forward and backward."""
