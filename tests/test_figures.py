@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from robustness_scaling.analysis.synthetic import synthetic_table
@@ -20,6 +21,8 @@ from robustness_scaling.figures.options import PAPER_SIZE_ITERATIONS
 
 SMALL = {"14m": 7_629_056, "410m": 353_824_768, "1.4b": 1_311_629_312}
 SMALL_ATTACKS = {"gcg": ("suffix", 12, 262.0), "gcg_infix90": ("infix90", 12, 262.0)}
+QWEN = {"0.5B": 494_034_560, "1.5B": 1_543_717_376}
+GCG = {"gcg": ("suffix", 12, 262.0)}
 
 
 @pytest.fixture(autouse=True)
@@ -40,14 +43,6 @@ def assert_written(paths: list[Path]) -> None:
         assert path.stat().st_size > 3_000, f"{path} is suspiciously small"
 
 
-def test_make_all_figures_writes_every_figure(table, tmp_path):
-    written = make_all_figures(table, tmp_path / "figures")
-    assert written == figure_paths(tmp_path / "figures")
-    assert set(written) == set(FIGURES)
-    for paths in written.values():
-        assert_written(paths)
-
-
 def test_a_finetuning_only_study_gets_annotated_placeholders(tmp_path):
     table = synthetic_table(sizes=SMALL, seeds=(0,), rounds=0, attacks=SMALL_ATTACKS)
     assert (table["training_attack"] == "").all()
@@ -65,8 +60,47 @@ def test_figures_of_finetuned_models_without_round_zero(table, tmp_path, name):
 @pytest.mark.parametrize("keep", ["nothing", "clean rows only"])
 def test_tables_without_attack_data_get_placeholders(table, tmp_path, keep):
     rows = table.iloc[:0] if keep == "nothing" else table[table["iteration"] == 0]
-    for paths in make_all_figures(rows, tmp_path).values():
+    for paths in make_all_figures(rows, tmp_path, families=["pythia"]).values():
         assert_written(paths)
+
+
+def test_each_family_gets_its_own_figures_and_sizes(table, tmp_path, monkeypatch):
+    """One figure per family, its legend that family's sizes only; a named family without
+    rows gets a placeholder; rows of a family not named are refused, not dropped."""
+    qwen = synthetic_table(sizes=QWEN, family="qwen2.5", seeds=(0,), rounds=2, attacks=GCG)
+    with pytest.raises(ValueError, match="draws one model family.*pythia, qwen2.5"):
+        FIGURES["attack_scaling"](pd.concat([table, qwen]), tmp_path / "both", None)
+    with pytest.raises(ValueError, match="rows of qwen2.5, not among the families to draw"):
+        make_all_figures(pd.concat([table, qwen]), tmp_path / "out", families=["pythia"])
+    legends = {}
+    save = style.save_figure
+
+    def noted(fig, stem, formats=style.FORMATS):
+        if fig.legends:
+            legends[Path(stem).name] = [t.get_text() for t in fig.legends[0].get_texts()]
+        return save(fig, stem, formats)
+
+    monkeypatch.setattr(style, "save_figure", noted)
+    written = make_all_figures(qwen, tmp_path / "out", families=["qwen2.5", "tiny"])
+    assert written == figure_paths(tmp_path / "out", ["qwen2.5", "tiny"])
+    assert set(written) == set(FIGURES)
+    for paths in written.values():
+        assert_written(paths[:2])  # qwen2.5's
+        assert_written(paths[2:])  # tiny's placeholder
+    assert legends["attack_scaling"] == ["494M", "1.5B"]
+
+
+def test_seeds_are_summarised_by_median_and_range_or_mean_and_interval():
+    import numpy as np
+
+    from robustness_scaling.figures.selection import seed_interval
+
+    values = np.array([0.1, 0.2, 0.6])
+    assert seed_interval(values, "median") == pytest.approx((0.2, 0.1, 0.6))
+    mean, low, high = seed_interval(values, "mean")
+    assert mean == pytest.approx(0.3) and 0.1 <= low < mean < high <= 0.6
+    assert seed_interval(values, "mean") == (mean, low, high)  # a fixed resampling seed
+    assert seed_interval(np.array([0.4]), "mean") == (0.4, 0.4, 0.4)
 
 
 def test_make_all_figures_validates_the_table(table, tmp_path):
@@ -297,18 +331,40 @@ def overlapping_texts(fig) -> list[tuple[str, str]]:
     ]
 
 
-def test_no_two_labels_overlap_in_any_figure_of_one_family(table, tmp_path, monkeypatch):
-    """Every figure of a one-family table, checked as it is saved (after the crowded tick
-    labels are thinned, as ``save_figure`` does first)."""
-    found = {}
+def test_no_text_overlaps_and_no_panel_is_empty_in_any_figure(table, tmp_path, monkeypatch):
+    """Every figure of a two-family, two-task table, one family drawn with a reference table
+    dashed beside it, checked as it is saved (after titles are fitted and crowded tick labels
+    thinned, as ``save_figure`` does first): no two text boxes intersect, and every panel has
+    something drawn on it."""
+    from matplotlib.collections import Collection
+    from matplotlib.lines import Line2D
+
+    overlaps, empty = {}, {}
     save = style.save_figure
 
     def checked(fig, stem, formats=style.FORMATS):
+        style.fit_titles(fig)
         style.thin_tick_labels(fig)
-        found[Path(stem).name] = overlapping_texts(fig)
-        return save(fig, stem, formats)
+        name = "/".join(Path(stem).parts[-2:])
+        overlaps[name] = overlapping_texts(fig)
+        empty[name] = [
+            ax.get_title()
+            for ax in fig.axes
+            if not any(isinstance(a, Line2D | Collection) for a in ax.get_children())
+        ]
+        return save(fig, stem, ("png",))
 
     monkeypatch.setattr(style, "save_figure", checked)
-    make_all_figures(table, tmp_path)
-    assert set(found) == set(FIGURES)
-    assert {name: pairs for name, pairs in found.items() if pairs} == {}
+    tasks = ("imdb", "password_match")
+    pythia = synthetic_table(
+        sizes=SMALL, tasks=tasks, seeds=(0, 1), rounds=3, attacks=SMALL_ATTACKS
+    )
+    qwen = synthetic_table(
+        sizes=QWEN, family="qwen2.5", tasks=tasks[:1], seeds=(0, 1), rounds=2, attacks=GCG
+    )
+    reference = synthetic_table(sizes=SMALL, tasks=tasks, seeds=(0, 1), rounds=3, random_state=3)
+    make_all_figures(pd.concat([pythia, qwen], ignore_index=True), tmp_path, reference=reference)
+    assert set(overlaps) == {f"{f}/{name}" for f in ("pythia", "qwen2.5") for name in FIGURES}
+    assert {name: pairs for name, pairs in overlaps.items() if pairs} == {}
+    drawn = {name: titles for name, titles in empty.items() if titles}
+    assert set(drawn) == {"qwen2.5/transfer"}  # qwen2.5 has no transfer rows: one placeholder

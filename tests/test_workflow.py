@@ -433,7 +433,7 @@ def test_smoke_study_ends_with_tables_and_every_figure(smoke):
         assert (smoke / f"results/tables/{name}.csv").is_file()
     for name in FIGURES:
         for suffix in ("png", "pdf"):
-            assert (smoke / f"results/figures/{name}.{suffix}").stat().st_size > 1000
+            assert (smoke / f"results/figures/tiny/{name}.{suffix}").stat().st_size > 1000
 
 
 def test_report_builds_with_every_figure(smoke):
@@ -487,18 +487,33 @@ def test_comments_and_docstrings_rerun_nothing(smoke):
 
 
 def test_figures_target_plots_from_the_table_alone(smoke, tmp_path):
+    """A table of two families (the smoke study's and a copy renamed) and a reference table:
+    refused until `figures.families` names both, then one figure of each type per family,
+    with the reference drawn, and the named config's options."""
     folder = copy_workflow(tmp_path / "figures-only")
     (folder / "results/tables").mkdir(parents=True)
-    shutil.copy(smoke / "results/tables/attacks.csv", folder / "results/tables/attacks.csv")
-    result = snakemake(folder, "figures", "--configfile", "config/smoke.yaml")
+    own = pd.read_csv(smoke / "results/tables/attacks.csv", dtype={"size": str})
+    both = pd.concat([own, own.assign(family="tiny2")], ignore_index=True)
+    both.to_csv(folder / "results/tables/attacks.csv", index=False)
+    own.to_csv(folder / "reference.csv", index=False)
+    refused = snakemake(folder, "figures", "--configfile", "config/smoke.yaml", check=False)
+    assert refused.returncode != 0
+    assert "rows of tiny2, not among the families to draw" in (folder / "logs/plot.log").read_text()
+    (folder / "figures.yaml").write_text(
+        yaml.safe_dump({"figures": {"families": ["tiny", "tiny2"], "reference": "reference.csv"}})
+    )
+    result = snakemake(folder, "figures", "--configfile", "config/smoke.yaml", "figures.yaml")
     assert "rule attack" not in result.stderr and "rule finetune" not in result.stderr
-    for name in FIGURES:
-        assert (folder / f"results/figures/{name}.png").is_file()
+    for family in ("tiny", "tiny2"):
+        for name in FIGURES:
+            assert (folder / f"results/figures/{family}/{name}.png").is_file()
     assert not (folder / "results/models").exists()
+    log = (folder / "logs/plot.log").read_text()
+    assert "reference reference.csv: drawing its tiny rows dashed" in log
     # The options are the named config's (smoke.yaml: the schema's @128 for trained models).
     reads = {
         line.split(" reads ")[0].split()[-1]: line.split(" reads ")[1]
-        for line in (folder / "logs/plot.log").read_text().splitlines()
+        for line in log.splitlines()
         if " reads " in line
     }
     assert "password_match/gcg @10" in reads["robustness_vs_size"]

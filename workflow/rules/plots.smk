@@ -4,6 +4,13 @@ FIGURE_DIR = "results/figures"
 # One caption per figure of robustness_scaling.figures.FIGURES (a test keeps them in step);
 # read from the captions so that planning does not import the plotting stack.
 FIGURES = sorted(path.stem for path in Path(workflow.basedir, "workflow/report").glob("*.rst"))
+# One figure of each type per family: the study's own, or those `figures.families` names (a table
+# of several families given to `snakemake figures`).
+FIGURE_FAMILIES = config["figures"].get("families", [config["family"]])
+REFERENCE = config["figures"].get("reference")
+FIGURE_OPTIONS = canonical(
+    {k: v for k, v in config["figures"].items() if k not in ("families", "reference")}
+)
 
 
 localrules:
@@ -12,19 +19,22 @@ localrules:
 
 rule plot:
     input:
-        TABLE,
+        table=TABLE,
+        reference=[REFERENCE] if REFERENCE else [],
     output:
         png=[
             report(
-                f"{FIGURE_DIR}/{name}.png",
+                f"{FIGURE_DIR}/{family}/{name}.png",
                 caption=f"../report/{name}.rst",
                 category="Figures",
+                subcategory=family,
             )
+            for family in FIGURE_FAMILIES
             for name in FIGURES
         ],
-        pdf=[f"{FIGURE_DIR}/{name}.pdf" for name in FIGURES],
+        pdf=[f"{FIGURE_DIR}/{family}/{name}.pdf" for family in FIGURE_FAMILIES for name in FIGURES],
     params:
-        job={"options": canonical(config["figures"])},
+        job={"options": FIGURE_OPTIONS, "families": FIGURE_FAMILIES},
         code=code("robustness_scaling.jobs.plot"),
     log:
         "logs/plot.log",

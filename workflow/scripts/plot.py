@@ -9,6 +9,7 @@ from robustness_scaling.jobs.plot import Plot
 run_rule(
     snakemake,
     Plot,
-    table=snakemake.input[0],
-    out_dir=Path(snakemake.output.png[0]).parent,
+    table=snakemake.input.table,
+    reference=snakemake.input.reference[0] if snakemake.input.reference else None,
+    out_dir=Path(snakemake.output.png[0]).parents[1],
 )

@@ -28,6 +28,7 @@ _SYNTHETIC_ATTACKS: dict[str, tuple[str, int, float]] = {
 
 def synthetic_table(
     sizes: Mapping[str, int] | None = None,
+    family: str = "pythia",
     tasks: Sequence[str] = ("password_match",),
     seeds: Sequence[int] = (0, 1, 2),
     rounds: int = 6,
@@ -94,7 +95,7 @@ def synthetic_table(
                                 asr = rng.binomial(n_attacked, p) / n_attacked
                             rows.append(
                                 {
-                                    "family": "pythia",
+                                    "family": family,
                                     "size": size,
                                     "task": task,
                                     "seed": seed,

@@ -2,8 +2,9 @@
 
 x is the cumulative adversarial-training compute of each round (training plus generating its
 adversarial examples; averaged over seeds), as a fraction of pretraining compute or in FLOPs; y
-is the smoothed logit10 ASR at a fixed attack iteration (the paper's ASR@128), median and
-min–max over seeds. Beside it: pre-attack accuracy, which adversarial training must not destroy.
+is the smoothed logit10 ASR at a fixed attack iteration (the paper's ASR@128), summarised over
+seeds; a reference table's curves dashed beside them. Beside it: pre-attack accuracy, which
+adversarial training must not destroy.
 Round 0 spent no defense compute and has no place on the log axis; figure type 1 shows it.
 
 ``draw_defense`` is shared with figure type 5 (transfer), which uses the same axes.
@@ -28,7 +29,11 @@ from robustness_scaling.figures.selection import (
     drawn_elsewhere,
     iteration_note,
     matched,
-    several_families,
+    one_family,
+    over_seeds,
+    panel_keys,
+    select,
+    summary_note,
 )
 
 TITLE = "Adversarial training: robustness vs defense compute"
@@ -39,35 +44,37 @@ NO_TRAINING = (
 
 
 def plot_adversarial_training(
-    table: pd.DataFrame, stem: str | Path, options: FigureOptions | None = None
+    table: pd.DataFrame,
+    stem: str | Path,
+    options: FigureOptions | None = None,
+    reference: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Draw figure type 4 (models attacked with their own training attack); write PNG and PDF."""
     options = options or FigureOptions()
     rows = defense_rows(matched(table), options)
     if rows.empty:
         return style.empty_figure(stem, TITLE, NO_TRAINING)
-    groups = sorted(set(rows[["family", "task", "attack", "position"]].itertuples(index=False)))
-    palette = style.size_palette(rows)
+    family = one_family(rows, "the adversarial-training figure")
+    ref = None if reference is None else defense_rows(matched(reference), options)
+    layout = [[(*key, "asr"), (*key, "accuracy")] for key in panel_keys(rows)]
+    palette = style.size_palette(rows, ref)
     with style.figure_style():
-        fig, axes = style.panel_grid(len(groups), 2)
-        for r, (family, task, attack, position) in enumerate(groups):
-            panel = rows[
-                (rows["family"] == family)
-                & (rows["task"] == task)
-                & (rows["attack"] == attack)
-                & (rows["position"] == position)
-            ]
-            label = style.row_label(family, task, several_families(rows))
+        fig, axes = style.panel_layout(layout)
+        for (task, attack, position, kind), ax in axes.items():
+            key = (task, attack, position)
+            panel = select(rows, key)
             name = style.attack_label(attack, position)
-            draw_defense(axes[r, 0], panel, palette, "logit_asr", options)
-            style.logit_axis(axes[r, 0], f"ASR{iteration_note(panel)} (logit scale)")
-            axes[r, 0].set_title(f"{label}\ntrained and attacked: {name}")
-            draw_defense(axes[r, 1], panel, palette, "clean_accuracy", options)
-            style.percent_axis(axes[r, 1], "pre-attack accuracy")
-            axes[r, 1].set_title(f"{label}\naccuracy, trained: {name}")
-        style.size_legend(fig, palette, style.sizes_in_order(rows))
+            if kind == "asr":
+                draw_defense(ax, panel, palette, "logit_asr", options, select(ref, key))
+                style.logit_axis(ax, f"ASR{iteration_note(panel)} (logit scale)")
+                ax.set_title(f"{task}\ntrained and attacked: {name}")
+            else:
+                draw_defense(ax, panel, palette, "clean_accuracy", options, select(ref, key))
+                style.percent_axis(ax, "pre-attack accuracy")
+                ax.set_title(f"{task}\naccuracy, trained: {name}")
+        style.size_legend(fig, palette, style.sizes_in_order(rows, ref), family, ref is not None)
         fig.suptitle(TITLE, fontweight="bold")
-        style.caption(fig, drawn_elsewhere(rows))
+        style.caption(fig, [summary_note(options.seed_summary), *drawn_elsewhere(rows)])
         return style.save_figure(fig, stem)
 
 
@@ -86,23 +93,35 @@ def defense_rows(rows: pd.DataFrame, options: FigureOptions) -> pd.DataFrame:
     return rows[rows["defense_x"] > 0]
 
 
-def draw_defense(ax, panel: pd.DataFrame, palette: dict, value: str, options: FigureOptions):
-    """Per size: median of ``value`` over seeds at each round, min–max band, against defense x."""
-    for size, by_size in panel.groupby("size", sort=False):
-        s = (
-            by_size.groupby("round")
-            .agg(
-                x=("defense_x", "first"),
-                median=(value, "median"),
-                low=(value, "min"),
-                high=(value, "max"),
+def draw_defense(
+    ax,
+    panel: pd.DataFrame,
+    palette: dict,
+    value: str,
+    options: FigureOptions,
+    reference: pd.DataFrame | None = None,
+) -> None:
+    """Per size: ``value`` over seeds at each round, with its band, against defense x; the
+    reference table's sizes dashed."""
+    for rows, dashed in ((panel, False), (reference, True)):
+        if rows is None:
+            continue
+        for size, by_size in rows.groupby("size", sort=False):
+            s = over_seeds(by_size, ["round"], value, options.seed_summary)
+            x = by_size.groupby("round")["defense_x"].first().loc[s["round"]].to_numpy()
+            order = np.argsort(x, kind="stable")
+            style.median_band(
+                ax,
+                x[order],
+                s["centre"].to_numpy()[order],
+                s["low"].to_numpy()[order],
+                s["high"].to_numpy()[order],
+                palette[size],
+                reference=dashed,
             )
-            .sort_values("x")
-        )
-        style.median_band(ax, s["x"].to_numpy(), s["median"], s["low"], s["high"], palette[size])
     style.log_axis(ax, "x")
     ax.set_xlabel(
-        "defense compute / pretraining compute"
+        "defense compute\n/ pretraining compute"
         if options.defense_axis == "fraction"
         else "defense compute (FLOPs)"
     )

@@ -57,6 +57,9 @@ class FigureOptions:
     defense_budgets: tuple[float, ...] = (1e-4, 1e-3, 5e-3)
     """Defense compute (fraction of pretraining) at which adversarially trained models' attack
     scaling is shown, next to their final round."""
+    seed_summary: Literal["median", "mean"] = "median"
+    """How lines and bands summarise seeds: median with min–max (every seed visible, robust to
+    one diverged run), or the paper's mean with a 95 % bootstrap interval."""
 
     @classmethod
     def from_config(cls, figures: Mapping[str, Any]) -> FigureOptions:

@@ -5,14 +5,13 @@ Kept apart from drawing so that each figure module reads as: select, summarise, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from robustness_scaling.analysis.tables import CURVE_COLUMNS
-
-PANEL_ROW = ("family", "task")
 
 
 def finetuned(table: pd.DataFrame) -> pd.DataFrame:
@@ -74,8 +73,8 @@ def drawn_elsewhere(rows: pd.DataFrame) -> list[str]:
     asked = rows["asked_iteration"]
     off = rows[asked.notna() & (rows["iteration"] != asked)]
     lines = []
-    keys = ["family", "task", "attack", "position", "iteration", "asked_iteration"]
-    for (family, task, attack, position, used, wanted), group in off.groupby(keys, sort=True):
+    keys = ["task", "attack", "position", "iteration", "asked_iteration"]
+    for (task, attack, position, used, wanted), group in off.groupby(keys, sort=True):
         curves = len(group.drop_duplicates(list(CURVE_COLUMNS)))
         where = (
             "their last iteration: they stop short of"
@@ -84,7 +83,7 @@ def drawn_elsewhere(rows: pd.DataFrame) -> list[str]:
         )
         noun = "curve" if curves == 1 else "curves"
         lines.append(
-            f"{family} · {task} · {attack} ({position}): {curves} {noun} at @{used:g}, "
+            f"{task} · {attack} ({position}): {curves} {noun} at @{used:g}, "
             f"{where} the asked @{wanted:g}"
         )
     return lines
@@ -98,16 +97,85 @@ def iteration_note(rows: pd.DataFrame) -> str:
     return f"@{used[0]}" if len(used) == 1 else f"@{used[0]}–{used[-1]}"
 
 
-def over_seeds(rows: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
-    """Median, min and max of ``value`` over seeds for each ``by`` group (sorted by ``by``)."""
-    summary = rows.groupby(by, sort=True)[value].agg(["median", "min", "max"]).reset_index()
-    return summary.rename(columns={"min": "low", "max": "high"})
+SeedSummary = Literal["median", "mean"]
+BOOTSTRAP_SAMPLES = 2000
 
 
-def panel_rows(table: pd.DataFrame) -> list[tuple[str, str]]:
-    """The (family, task) pairs of a table, one figure row each, in a stable order."""
-    return sorted({(str(f), str(t)) for f, t in zip(table["family"], table["task"], strict=True)})
+def seed_interval(values: np.ndarray, how: SeedSummary) -> tuple[float, float, float]:
+    """Centre, low and high of one point's values over seeds.
+
+    ``median``: median with the min–max range, which shows every seed and is not pulled by one
+    diverged run (our default). ``mean``: mean with a 95 % percentile-bootstrap interval, as
+    the paper's plots drew (seaborn's default); resampled from a fixed seed, so the same
+    table always gives the same band.
+    """
+    values = np.asarray(values, dtype=float)
+    if how == "median":
+        return float(np.median(values)), float(values.min()), float(values.max())
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, mean, mean
+    rng = np.random.default_rng(0)
+    means = rng.choice(values, size=(BOOTSTRAP_SAMPLES, len(values))).mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return mean, float(low), float(high)
 
 
-def several_families(table: pd.DataFrame) -> bool:
-    return table["family"].nunique() > 1
+def over_seeds(
+    rows: pd.DataFrame, by: list[str], value: str, how: SeedSummary = "median"
+) -> pd.DataFrame:
+    """``centre``, ``low`` and ``high`` of ``value`` over seeds per ``by`` group (sorted by
+    ``by``), as :func:`seed_interval` summarises them."""
+    summary = [
+        (*(key if isinstance(key, tuple) else (key,)), *seed_interval(group[value], how))
+        for key, group in rows.groupby(by, sort=True)
+    ]
+    return pd.DataFrame(summary, columns=[*by, "centre", "low", "high"])
+
+
+def summary_note(how: SeedSummary) -> str:
+    """The caption line that says how a figure's lines and bands summarise seeds."""
+    if how == "median":
+        return "Lines: median over seeds; bands: min–max over seeds."
+    return "Lines: mean over seeds; bands: 95 % bootstrap interval of the mean."
+
+
+def one_family(table: pd.DataFrame, figure: str) -> str:
+    """The one family a figure draws; each family gets its own figure, sizes and palette
+    (``make_all_figures`` draws one per family)."""
+    families = sorted(table["family"].unique())
+    if len(families) != 1:
+        raise ValueError(
+            f"{figure} draws one model family, and the table holds "
+            f"{', '.join(families) or 'none'}: select one family's rows, or call "
+            "make_all_figures, which draws one figure per family"
+        )
+    return str(families[0])
+
+
+PANEL: tuple[str, ...] = ("task", "attack", "position")
+"""What one panel shows: a task under one evaluation attack at one position."""
+
+
+def panel_keys(rows: pd.DataFrame, columns: Sequence[str] = PANEL) -> list[tuple]:
+    """The distinct ``columns`` values of ``rows``, sorted: the panels that have data."""
+    return sorted(set(rows[list(columns)].itertuples(index=False, name=None)))
+
+
+def select(
+    rows: pd.DataFrame | None, key: Sequence, columns: Sequence[str] = PANEL
+) -> pd.DataFrame | None:
+    """The rows of one panel: ``columns`` equal to ``key``'s values, as far as ``key`` goes
+    (a key may carry more, such as a column index). A missing table (no reference) stays
+    None."""
+    if rows is None:
+        return None
+    mask = np.ones(len(rows), dtype=bool)
+    for column, value in zip(columns, key, strict=False):
+        mask &= (rows[column] == value).to_numpy()
+    return rows[mask]
+
+
+def tasks_in_order(table: pd.DataFrame) -> list[str]:
+    """The table's tasks, one figure row (or group of rows) each, in a stable order."""
+    return sorted({str(t) for t in table["task"]})

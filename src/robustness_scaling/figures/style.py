@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,6 +36,8 @@ FORMATS: tuple[str, ...] = ("png", "pdf")
 SIZE_CMAP = "viridis"
 ACCURACY_COLORS = {"pre-attack": "#4c72b0", "post-attack": "#dd8452"}
 GUIDE_COLOR = "0.75"
+REFERENCE_LINE = "--"
+REFERENCE_LABEL = "original study"
 CAPTION_CHARS_PER_INCH = 15  # characters of 8-point caption text per inch of figure width
 
 _PROBABILITY_TICKS = (
@@ -104,18 +106,21 @@ def size_label(n_params: float) -> str:
     return f"{n_params:.0f}"
 
 
-def sizes_in_order(table: pd.DataFrame) -> list[tuple[str, int]]:
-    """The table's (size name, parameter count) pairs, smallest model first."""
-    pairs = table[["size", "n_params"]].drop_duplicates("size")
+def sizes_in_order(*tables: pd.DataFrame | None) -> list[tuple[str, int]]:
+    """The (size name, parameter count) pairs of the tables (a study's and the original
+    study's, drawn beside it), smallest model first."""
+    frames = [t[["size", "n_params"]] for t in tables if t is not None]
+    pairs = pd.concat(frames).drop_duplicates("size")
     return [(str(s), int(n)) for s, n in pairs.sort_values("n_params").itertuples(index=False)]
 
 
-def size_palette(table: pd.DataFrame) -> dict[str, tuple[float, float, float]]:
-    """Size name → colour on one sequential palette, ordered by parameter count.
+def size_palette(*tables: pd.DataFrame | None) -> dict[str, tuple[float, float, float]]:
+    """Size name → colour on one sequential palette, ordered by parameter count, over one
+    family's sizes (a reference table's too, so its dashed curves share the colours).
 
     The palette stops short of viridis' pale yellow end, which vanishes on a white background.
     """
-    sizes = sizes_in_order(table)
+    sizes = sizes_in_order(*tables)
     cmap = matplotlib.colormaps[SIZE_CMAP]
     stops = np.linspace(0.0, 0.88, max(len(sizes), 2))
     return {size: tuple(cmap(stop)[:3]) for (size, _), stop in zip(sizes, stops, strict=False)}
@@ -130,10 +135,6 @@ def attack_label(attack: str, position: str) -> str:
     return f"{attack} ({position})"
 
 
-def row_label(family: str, task: str, several_families: bool) -> str:
-    return f"{family} · {task}" if several_families else task
-
-
 def panel_grid(n_rows: int, n_cols: int, sharey: str | bool = False) -> tuple[Figure, np.ndarray]:
     """A figure of ``n_rows × n_cols`` panels, always returned as a 2-D array of axes."""
     fig, axes = plt.subplots(
@@ -145,6 +146,25 @@ def panel_grid(n_rows: int, n_cols: int, sharey: str | bool = False) -> tuple[Fi
         layout="constrained",
     )
     return fig, axes
+
+
+def panel_layout(rows: Sequence[Sequence[Hashable]]) -> tuple[Figure, dict[Hashable, Axes]]:
+    """Panels only where there is data: figure row ``i`` holds the panels ``rows[i]`` names,
+    from the left, and the grid's unused cells are removed, never left as empty panels.
+
+    Returns the figure and panel key → axes.
+    """
+    rows = [list(row) for row in rows if row]
+    n_cols = max(len(row) for row in rows)
+    fig, axes = panel_grid(len(rows), n_cols)
+    placed: dict[Hashable, Axes] = {}
+    for i, row in enumerate(rows):
+        for j in range(n_cols):
+            if j < len(row):
+                placed[row[j]] = axes[i, j]
+            else:
+                axes[i, j].remove()
+    return fig, placed
 
 
 def empty_panel(ax: Axes, message: str) -> None:
@@ -246,21 +266,67 @@ def slope_one_guides(ax: Axes) -> None:
     ax.set_ylim(y_low, y_high)
 
 
-def size_legend(fig: Figure, palette: dict[str, tuple], sizes: Sequence[tuple[str, int]]) -> None:
-    """One legend of model sizes for the whole figure, outside the panels."""
+def size_legend(
+    fig: Figure,
+    palette: dict[str, tuple],
+    sizes: Sequence[tuple[str, int]],
+    family: str,
+    reference: bool = False,
+) -> None:
+    """One legend of the family's model sizes for the whole figure, outside the panels; with
+    a reference drawn, also which line style is whose."""
     handles = [
         Line2D([], [], color=palette[size], marker="o", lw=2, label=size_label(n))
         for size, n in sizes
     ]
-    fig.legend(handles=handles, title="model size", loc="outside right center")
+    if reference:
+        handles += whose_lines()
+    fig.legend(handles=handles, title=f"{family} size", loc="outside right center")
+
+
+def whose_lines() -> list[Line2D]:
+    """Legend entries telling this study's solid curves from a reference table's dashed ones."""
+    return [
+        Line2D([], [], color="0.3", marker="o", lw=1.8, label="this study"),
+        Line2D(
+            [],
+            [],
+            color="0.3",
+            marker="o",
+            mfc="white",
+            lw=1.4,
+            ls=REFERENCE_LINE,
+            label=REFERENCE_LABEL,
+        ),
+    ]
 
 
 def median_band(
-    ax: Axes, x: np.ndarray, median: np.ndarray, low: np.ndarray, high: np.ndarray, color, label=""
+    ax: Axes,
+    x: np.ndarray,
+    centre: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    color,
+    reference: bool = False,
 ) -> None:
-    """Median line with markers and a shaded min–max band over seeds."""
+    """A seed summary's centre line with markers and its shaded band; a reference curve (the
+    original study's) dashed with open markers and no band, so it never hides this study's."""
     marker = "o" if len(x) <= 40 else None  # markers on long curves would hide the line
-    ax.plot(x, median, color=color, marker=marker, ms=4, lw=1.8, label=label)
+    if reference:
+        ax.plot(
+            x,
+            centre,
+            color=color,
+            marker=marker,
+            mfc="white",
+            ms=3.5,
+            lw=1.4,
+            ls=REFERENCE_LINE,
+            zorder=1.5,
+        )
+        return
+    ax.plot(x, centre, color=color, marker=marker, ms=4, lw=1.8, zorder=2)
     if np.any(high > low):
         ax.fill_between(x, low, high, color=color, alpha=0.18, lw=0)
 
@@ -272,6 +338,78 @@ def caption(fig: Figure, lines: Sequence[str]) -> None:
         width = max(40, int(fig.get_figwidth() * CAPTION_CHARS_PER_INCH))
         text = "\n".join(textwrap.fill(line, width, subsequent_indent="  ") for line in lines)
         fig.text(0.0, 0.0, text, ha="left", va="top", fontsize=8, color="0.3")
+
+
+PointLabel = tuple[Axes, float, float, str]
+_LABEL_OFFSETS = (  # points: above, below, right, left of the marker
+    ((0, 7), "center", "bottom"),
+    ((0, -7), "center", "top"),
+    ((7, 0), "left", "center"),
+    ((-7, 0), "right", "center"),
+)
+_MARKER_HALF_WIDTH = 4.0  # points
+
+
+def place_point_labels(fig: Figure, labels: Sequence[PointLabel]) -> list[PointLabel]:
+    """Label data points without any label touching another, a marker or the panel's edge:
+    each label takes the first of above, below, right, left that is free, once the figure's
+    layout is final. Returns the labels that found no free place, for a caption to list."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    half = _MARKER_HALF_WIDTH * fig.dpi / 72
+    taken: dict[Axes, list] = {}
+    for ax, x, y, _ in labels:
+        px, py = ax.transData.transform((x, y))
+        box = matplotlib.transforms.Bbox([[px - half, py - half], [px + half, py + half]])
+        taken.setdefault(ax, []).append(box)
+    left_out = []
+    for label in labels:
+        ax, x, y, text = label
+        frame = ax.get_window_extent(renderer)
+        for offset, ha, va in _LABEL_OFFSETS:
+            note = ax.annotate(
+                text,
+                (x, y),
+                xytext=offset,
+                textcoords="offset points",
+                ha=ha,
+                va=va,
+                fontsize=8,
+                color="0.3",
+                annotation_clip=False,
+            )
+            note.set_in_layout(False)  # placed after the layout; must not move it
+            box = note.get_window_extent(renderer)
+            inside = frame.containsx(box.x0) and frame.containsx(box.x1)
+            inside = inside and frame.containsy(box.y0) and frame.containsy(box.y1)
+            if inside and not any(box.overlaps(other) for other in taken[ax]):
+                taken[ax].append(box)
+                break
+            note.remove()
+        else:
+            left_out.append(label)
+    return left_out
+
+
+def fit_titles(fig: Figure) -> None:
+    """Rewrap each panel title wider than its panel (a long task · attack · position name) to
+    the panel's width, so it never reaches the next panel's title or a tick label."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    changed = False
+    for ax in fig.axes:
+        title = ax.title
+        text = title.get_text()
+        width = ax.get_window_extent(renderer).width
+        drawn = title.get_window_extent(renderer).width
+        if not text or drawn <= width:
+            continue
+        longest = max(len(line) for line in text.splitlines())
+        chars = max(12, int(longest * width / drawn))
+        title.set_text("\n".join(textwrap.fill(line, chars) for line in text.splitlines()))
+        changed = True
+    if changed:
+        fig.canvas.draw()
 
 
 def thin_tick_labels(fig: Figure) -> None:
@@ -307,6 +445,10 @@ def save_figure(fig: Figure, stem: str | Path, formats: Sequence[str] = FORMATS)
     """
     written = []
     try:
+        fit_titles(fig)
+        # The layout is final: freeze it, so each format's draw does not lay it out again
+        # (half the drawing time) and the labels placed on it stay where they were put.
+        fig.set_layout_engine("none")
         thin_tick_labels(fig)
         for fmt in formats:
             path = Path(f"{stem}.{fmt}")
