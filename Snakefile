@@ -29,6 +29,14 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/plots.smk"
 
 
+# The HTML report opens with the study's settings and its headline findings, written by the
+# findings job; before that job has run, with a page saying so.
+FRONT = Path(FRONT_PAGE)
+
+
+report: str(FRONT.resolve()) if FRONT.exists() else "workflow/report/front/pending.rst"
+
+
 rule all:
     default_target: True
     input:

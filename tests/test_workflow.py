@@ -437,7 +437,12 @@ def test_smoke_study_ends_with_tables_and_every_figure(smoke):
 
 
 def test_report_builds_with_every_figure(smoke):
+    """It opens with the findings job's front page: the study's settings, then the findings."""
+    front = (smoke / "results/report/front.rst").read_text()
+    assert "tiny-a, tiny-b" in front and "4. Offense vs defense" in front
     snakemake(smoke, "--configfile", "config/smoke.yaml", "--report", "report.html")
+    html = (smoke / "report.html").read_text()
+    assert "Headline findings, measured on this run" in html
     html = (smoke / "report.html").read_text(errors="ignore")
     assert all(name in html for name in FIGURES)
 

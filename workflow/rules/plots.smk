@@ -1,6 +1,7 @@
 """Every figure from the attacks table alone, captioned for Snakemake's report."""
 
 FIGURE_DIR = "results/figures"
+FRONT_PAGE = "results/report/front.rst"
 # One caption per figure of robustness_scaling.figures.FIGURES (a test keeps them in step);
 # read from the captions so that planning does not import the plotting stack.
 FIGURES = sorted(path.stem for path in Path(workflow.basedir, "workflow/report").glob("*.rst"))
@@ -15,6 +16,7 @@ FIGURE_OPTIONS = canonical(
 
 localrules:
     plot,
+    findings,
 
 
 rule plot:
@@ -44,9 +46,45 @@ rule plot:
         "../scripts/plot.py"
 
 
+rule findings:
+    """The report's front page: the study's settings, then its four headline findings with
+    this run's numbers."""
+    input:
+        table=TABLE,
+    output:
+        FRONT_PAGE,
+    params:
+        job={
+            "options": FIGURE_OPTIONS,
+            "study": canonical(
+                {
+                    key: config.get(key)
+                    for key in ("study", "family", "sizes", "tasks", "seeds")
+                }
+                | {
+                    "runtime": {k: config["runtime"][k] for k in ("device", "dtype", "autocast")},
+                    "attacks": {name: a["budgets"] for name, a in config["attacks"].items()},
+                    "adversarial_training": (
+                        {k: ADVERSARIAL[k] for k in ("attack_name", "rounds")}
+                        if ADVERSARIAL
+                        else None
+                    ),
+                }
+            ),
+        },
+        code=code("robustness_scaling.jobs.findings"),
+    log:
+        "logs/findings.log",
+    conda:
+        "../../envs/robustness-scaling.yaml"
+    script:
+        "../scripts/findings.py"
+
+
 rule figures:
     """Regenerate every figure and metric table from results/tables/attacks.csv, computing
     nothing upstream of it."""
     input:
         rules.plot.output,
         rules.metric_tables.output,
+        rules.findings.output,
