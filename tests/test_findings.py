@@ -60,7 +60,7 @@ def test_the_front_page_is_valid_restructured_text(table):
         "sizes": list(SIZES),
         "tasks": ["password_match"],
         "seeds": [0, 1],
-        "runtime": {"device": "cpu", "dtype": "float32", "autocast": "auto"},
+        "runtime": {"dtype": "float32", "autocast": "auto"},
         "attacks": {"gcg": [10, 32]},
         "adversarial_training": {"attack_name": "gcg", "rounds": {"14m": 3, "410m": 3}},
     }

@@ -27,8 +27,9 @@ from robustness_scaling.tasks import Example, Placement, get_task, model_input
 
 pytestmark = pytest.mark.workflow
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-# What any change to an attack cell reruns after it: the tables, the figures, the targets.
-DOWNSTREAM = {"aggregate": 1, "metric_tables": 1, "plot": 1, "all": 1}
+# What any change to an attack cell reruns after it: the tables, the figures, the report's
+# front page, the targets.
+DOWNSTREAM = {"aggregate": 1, "metric_tables": 1, "plot": 1, "findings": 1, "all": 1}
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "config", "workflow", "profiles", "envs", "src"]
 
 
@@ -205,7 +206,11 @@ def test_more_rounds_compute_only_the_new_rounds(smoke):
     variant = _variant(
         smoke, "rounds", lambda c: c["adversarial_training"]["rounds"].update({"tiny-b": 3})
     )
-    assert planned_jobs(smoke, variant) == {"adversarial_round": 2, "all": 1}
+    assert planned_jobs(smoke, variant) == {
+        "adversarial_round": 2,
+        "findings": 1,
+        "all": 1,
+    }  # the front page states them
 
 
 def test_blocks_of_rounds_make_the_same_rounds_in_fewer_jobs(smoke, tmp_path):
@@ -466,7 +471,7 @@ def _with_edited(smoke: Path, module: str, edit) -> dict[str, int]:
 
 def test_plotting_code_change_reruns_only_plotting(smoke):
     planned = _with_edited(smoke, "figures/style.py", lambda text: text + "\nEDITED = 1\n")
-    assert planned == {"plot": 1, "all": 1}
+    assert planned == {"plot": 1, "findings": 1, "all": 1}  # the findings use its labels
 
 
 def test_an_attack_methods_code_reruns_only_that_methods_cells(smoke):

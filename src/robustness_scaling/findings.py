@@ -272,8 +272,7 @@ def front_page_rst(
         f"seeds {', '.join(map(str, study.get('seeds', [])))}",
         f"- **Evaluation attacks**: {attacks}",
         f"- **Adversarial training**: {training}",
-        f"- **Precision**: {runtime.get('dtype')} weights, autocast {runtime.get('autocast')}, "
-        f"on {runtime.get('device')}",
+        f"- **Precision**: {runtime.get('dtype')} weights, autocast {runtime.get('autocast')}",
         f"- **Seeds in the figures**: {seeds}",
         "",
         "Headline findings, measured on this run",

@@ -62,7 +62,7 @@ rule findings:
                     for key in ("study", "family", "sizes", "tasks", "seeds")
                 }
                 | {
-                    "runtime": {k: config["runtime"][k] for k in ("device", "dtype", "autocast")},
+                    "runtime": {k: config["runtime"][k] for k in ("dtype", "autocast")},
                     "attacks": {name: a["budgets"] for name, a in config["attacks"].items()},
                     "adversarial_training": (
                         {k: ADVERSARIAL[k] for k in ("attack_name", "rounds")}
