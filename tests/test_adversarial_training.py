@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -29,10 +31,9 @@ from robustness_scaling.adversarial_training.round import adversarial_round
 from robustness_scaling.adversarial_training.settings import AdversarialTrainingSettings
 from robustness_scaling.attacks import Attack
 from robustness_scaling.jobs.adversarial_round import AdversarialRounds
-from robustness_scaling.jobs.entry import build
+from robustness_scaling.jobs.entry import run_rule
 from robustness_scaling.models.families import HUB_FAMILIES
 from robustness_scaling.models.load import load_classifier, load_tokenizer
-from robustness_scaling.runtime import Runtime
 from robustness_scaling.splits import write_split
 from robustness_scaling.tasks import Example, Placement, attack_context, get_task, model_input
 from robustness_scaling.tasks.base import with_attack
@@ -343,47 +344,100 @@ def test_killed_round_resumes_to_the_same_bytes(chain, splits, tmp_path, monkeyp
     assert not any(resume.iterdir())
 
 
-def _job_round(chain, splits, folder: Path, runtime: Runtime) -> Path:
-    """Round 1 through its job, built from plain values as the workflow's script builds it."""
+def test_a_round_killed_under_other_settings_starts_afresh(chain, splits, tmp_path, monkeypatch):
+    """Killed while generating its attacks, then while training, under one learning rate, and
+    rerun under another (as Snakemake reruns a job whose params changed): each time the resume
+    checkpoint is discarded with a log line, and the round equals a fresh run under the new
+    settings, byte for byte."""
+    other = replace(SETTINGS, learning_rate=3e-3)
+    fresh = _job_round(chain, splits, tmp_path / "fresh", k=2, settings=other)
+    kills = {
+        "attacking": (Attack, "run", 2),
+        "training": (round_module, "pad_batch", 3),  # two microbatches per step: step 2
+    }
+    for moment, (owner, name, dies_at) in kills.items():
+        original, calls = getattr(owner, name), []
+
+        def dies(*args, original=original, calls=calls, dies_at=dies_at, moment=moment, **kwargs):
+            calls.append(1)
+            if len(calls) == dies_at:
+                raise KeyboardInterrupt(f"killed while {moment}")
+            return original(*args, **kwargs)
+
+        folder = tmp_path / moment
+        monkeypatch.setattr(owner, name, dies)
+        with pytest.raises(KeyboardInterrupt):
+            _job_round(chain, splits, folder, k=2)
+        monkeypatch.setattr(owner, name, original)
+        assert any((folder / "resume").glob("*.pt")), moment
+        out = _job_round(chain, splits, folder, k=2, settings=other)
+        log = (folder / "round2.log").read_text()
+        assert "made with other settings, code or inputs: starting afresh" in log, moment
+        assert "resumed from" not in log, moment
+        for file in FILES:
+            assert (out / file).read_bytes() == (fresh / file).read_bytes(), (moment, file)
+        assert not (folder / "resume").exists()  # removed once the job succeeds
+
+
+def _job_round(
+    chain, splits, folder: Path, autocast: str | None = None, k: int = 1, settings=SETTINGS
+) -> Path:
+    """Round k through its rule's entry, from plain values as the workflow's script passes them
+    (the resume folder bound to the job's settings)."""
     paths = folder / "train.jsonl", folder / "validation.jsonl"
     for path, examples in zip(paths, splits, strict=True):
         write_split(path, examples)
-    out = folder / "round1"
-    job = build(
-        AdversarialRounds,
-        {
-            "task": "password_match",
-            "seed": 0,
-            "rounds": [1],
-            "settings": asdict(SETTINGS),
-            "n_train": 32,
-            "n_val": 16,
-            "task_settings": {"include_instructions": False},
-            "sampler": None,
-            "previous": str(chain[0]),
-            "train": str(paths[0]),
-            "validation": str(paths[1]),
-            "outs": [str(out)],
-            "resume": [str(folder / "resume")],
-        },
+    out, log = folder / f"round{k}", folder / f"round{k}.log"
+    job = {
+        "task": "password_match",
+        "seed": 0,
+        "rounds": [k],
+        "settings": asdict(settings),
+        "n_train": 32,
+        "n_val": 16,
+        "task_settings": {"include_instructions": False},
+        "sampler": None,
+        "outs": [str(out)],
+        "resume": [str(folder / "resume")],
+    }
+    rule = SimpleNamespace(
+        log=[str(log)],
+        input=[str(chain[k - 1]), *map(str, paths)],
+        threads=1,
+        resources={},
+        params=SimpleNamespace(
+            job=job, precision={"autocast": autocast}, runtime={"device": "cpu"}
+        ),
     )
+    for name in ("adversarial_training", "resume"):  # each run logs to its own file
+        for handler in logging.getLogger(name).handlers[:]:
+            logging.getLogger(name).removeHandler(handler)
+            handler.close()
+    stderr = sys.stderr
     try:
-        job.run(runtime, log=str(folder / "round1.log"))
+        run_rule(
+            rule,
+            AdversarialRounds,
+            previous=str(chain[k - 1]),
+            train=str(paths[0]),
+            validation=str(paths[1]),
+        )
     finally:
+        sys.stderr.close()
+        sys.stderr = stderr
         torch.use_deterministic_algorithms(False)  # setup_job's process-wide switch
     return out
 
 
 def test_the_job_reads_its_files_and_settings(chain, splits, tmp_path):
-    out = _job_round(chain, splits, tmp_path, Runtime.resolve(device="cpu", autocast=None))
+    out = _job_round(chain, splits, tmp_path)
     assert "round 1: gcg with 1 iterations" in (tmp_path / "round1.log").read_text()
     for name in FILES:
         assert (out / name).read_bytes() == (chain[1] / name).read_bytes(), name
 
 
 def test_a_mixed_precision_round_is_reproducible_and_keeps_float32_weights(chain, splits, tmp_path):
-    runtime = Runtime.resolve(device="cpu", autocast="bfloat16")
-    outs = [_job_round(chain, splits, tmp_path / str(i), runtime) for i in (0, 1)]
+    outs = [_job_round(chain, splits, tmp_path / str(i), "bfloat16") for i in (0, 1)]
     for name in FILES:
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
     assert (outs[0] / "model.safetensors").read_bytes() != (

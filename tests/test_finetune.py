@@ -32,19 +32,22 @@ SETTINGS = {
 }
 JOB = """
 import json, sys
-from robustness_scaling.jobs.entry import build
+from types import SimpleNamespace
+from robustness_scaling.jobs.entry import run_rule
 from robustness_scaling.jobs.finetune import Finetune
-from robustness_scaling.runtime import Runtime
-model, train, validation, out, checkpoint, log, settings = sys.argv[1:]
+model, train, validation, out, resume, log, settings = sys.argv[1:]
 settings = json.loads(settings)
-job = build(Finetune, {
+job = {
     "family": "tiny", "size": "s", "task": "password_match", "seed": 0, "model_source": model,
     "task_settings": {"include_instructions": False},
     "settings": {k: v for k, v in settings.items() if k not in ("n_train", "n_val")},
-    "n_train": settings["n_train"], "n_val": settings["n_val"],
-    "train": train, "validation": validation, "out": out, "checkpoint": checkpoint,
-})
-job.run(Runtime.resolve(device="cpu", autocast="float32"), log=log)
+    "n_train": settings["n_train"], "n_val": settings["n_val"], "resume": resume,
+}
+rule = SimpleNamespace(
+    log=[log], input=[model, train, validation], threads=1, resources={},
+    params=SimpleNamespace(job=job, precision={"autocast": "float32"}, runtime={"device": "cpu"}),
+)
+run_rule(rule, Finetune, train=train, validation=validation, out=out)
 """
 
 
@@ -58,7 +61,7 @@ def splits(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def _job(neox_dir, splits, out: Path, settings: dict) -> list[str]:
-    args = [str(neox_dir), *map(str, splits), str(out), str(out) + ".ckpt", str(out) + ".log"]
+    args = [str(neox_dir), *map(str, splits), str(out), str(out) + ".resume", str(out) + ".log"]
     return [sys.executable, "-c", JOB, *args, json.dumps(settings)]
 
 
@@ -76,7 +79,7 @@ def test_metrics_account_steps_and_flops(neox_dir, splits, tmp_path):
     assert metrics["pretrain_flops"] == 0  # the random test LM has no pretraining record
     assert (tmp_path / "model" / "model.safetensors").is_file()
     assert (tmp_path / "model" / "tokenizer.json").is_file()
-    assert not Path(str(tmp_path / "model") + ".ckpt").exists()  # removed once the job succeeds
+    assert not Path(str(tmp_path / "model") + ".resume").exists()  # removed once the job succeeds
 
 
 def test_same_seed_same_bytes(neox_dir, splits, tmp_path):
@@ -86,12 +89,10 @@ def test_same_seed_same_bytes(neox_dir, splits, tmp_path):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
 
 
-def test_killed_finetune_resumes_to_the_same_weights(neox_dir, splits, tmp_path):
-    settings = {**SETTINGS, "n_train": 2048}  # 256 steps, a checkpoint after each
-    _run(neox_dir, splits, tmp_path / "straight", settings)
-
-    out = tmp_path / "resumed"
-    checkpoint = Path(str(out) + ".ckpt")
+def _kill_after_a_checkpoint(neox_dir, splits, out: Path, settings: dict) -> Path:
+    """Start the job, SIGKILL its process group a few steps after its first checkpoint;
+    return the checkpoint it leaves."""
+    checkpoint = Path(str(out) + ".resume") / "train.pt"
     job = subprocess.Popen(_job(neox_dir, splits, out, settings), start_new_session=True)
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and job.poll() is None and time.monotonic() < deadline:
@@ -101,11 +102,36 @@ def test_killed_finetune_resumes_to_the_same_weights(neox_dir, splits, tmp_path)
     job.wait()
     assert job.returncode == -signal.SIGKILL, "the job finished before it could be killed"
     assert checkpoint.exists() and not out.exists()
+    return checkpoint
 
-    _run(neox_dir, splits, out, settings)
+
+LONG = {**SETTINGS, "n_train": 2048}  # 256 steps, a checkpoint after each
+
+
+def test_killed_finetune_resumes_to_the_same_weights(neox_dir, splits, tmp_path):
+    _run(neox_dir, splits, tmp_path / "straight", LONG)
+    out = tmp_path / "resumed"
+    _kill_after_a_checkpoint(neox_dir, splits, out, LONG)
+    _run(neox_dir, splits, out, LONG)
     assert "resumed from" in Path(str(out) + ".log").read_text()
     for file in ("model.safetensors", "metrics.json"):
         assert (out / file).read_bytes() == (tmp_path / "straight" / file).read_bytes()
+
+
+def test_a_checkpoint_of_other_settings_is_not_continued(neox_dir, splits, tmp_path):
+    """Killed under one learning rate, rerun under another (as Snakemake reruns a job whose
+    params changed): the checkpoint is discarded with a log line, and the model is a fresh
+    run's under the new settings, byte for byte."""
+    other = {**LONG, "learning_rate": 3e-3}
+    _run(neox_dir, splits, tmp_path / "fresh", other)
+    out = tmp_path / "changed"
+    _kill_after_a_checkpoint(neox_dir, splits, out, LONG)
+    _run(neox_dir, splits, out, other)
+    log = Path(str(out) + ".log").read_text()
+    assert "was made with other settings, code or inputs: starting afresh" in log
+    assert "resumed from" not in log
+    for file in ("model.safetensors", "metrics.json"):
+        assert (out / file).read_bytes() == (tmp_path / "fresh" / file).read_bytes()
 
 
 def test_activation_checkpointing_saves_memory_not_results(neox_dir, splits, tmp_path):

@@ -91,7 +91,7 @@ def _values(model: Path, splits, out: Path, n_train: int) -> dict:
         "train": str(splits[0]),
         "validation": str(splits[1]),
         "out": str(out),
-        "checkpoint": str(out) + ".ckpt",
+        "resume": str(out) + ".resume",
     }
 
 
@@ -149,7 +149,7 @@ def test_two_processes_train_the_weights_of_one(unbiased_neox, splits, tmp_path)
     start = load_file(unbiased_neox / "model.safetensors")
     moved = max((weights_a[n] - start[n]).abs().max() for n in weights_a if n in start)
     assert moved > 1e-3  # the comparison is of trained weights, not of untouched ones
-    assert not Path(str(two) + ".ckpt.sharded").exists()  # removed once the job succeeds
+    assert not Path(str(two) + ".resume/train.pt.sharded").exists()  # removed once the job succeeds
 
 
 def test_killed_sharded_job_resumes_to_the_same_weights(unbiased_neox, splits, tmp_path):
@@ -168,7 +168,7 @@ def test_killed_sharded_job_resumes_to_the_same_weights(unbiased_neox, splits, t
     log = tmp_path / "r.log"
     args = [sys.executable, "-c", script, json.dumps(values), json.dumps(RUNTIME), str(log)]
     job = subprocess.Popen(args, start_new_session=True)
-    latest = Path(values["checkpoint"] + ".sharded") / "latest"
+    latest = Path(values["resume"]) / "train.pt.sharded" / "latest"
     deadline = time.monotonic() + 180
     while not latest.exists() and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)

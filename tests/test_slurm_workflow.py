@@ -383,7 +383,7 @@ def test_cancelled_finetune_job_is_retried_and_resumes_from_its_checkpoint(
     target = [f"results/models/{RESUME_CELL}/round0", "--configfile", _resume_config(cluster)]
     _resume_config(local)
     env = snapshot.env
-    checkpoint = cluster / f"results/.resume/finetune/{RESUME_CELL}.pt"
+    checkpoint = cluster / f"results/.resume/finetune/{RESUME_CELL}/train.pt"
     log = cluster / f"logs/finetune/{RESUME_CELL}.log"
 
     runs = [

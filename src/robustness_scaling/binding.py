@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from robustness_scaling.atomic import atomic_path
 
 
 def file_identity(path: str | Path) -> list[Any]:
@@ -36,3 +40,23 @@ def binding_key(settings: Mapping[str, Any], inputs: Iterable[str | Path]) -> st
         "inputs": [file_identity(p) for p in inputs],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class KeyedFolder:
+    """A folder of state that holds only what was made under one key; another key empties it,
+    with a log line saying why."""
+
+    def __init__(self, folder: Path, key: str, log: logging.Logger, what: str) -> None:
+        self.folder = folder
+        key_file = folder / "key"
+        if folder.exists() and (not key_file.is_file() or key_file.read_text() != key):
+            log.info(
+                "%s in %s was made with other settings, code or inputs: starting afresh",
+                what,
+                folder,
+            )
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not key_file.is_file():
+            with atomic_path(key_file) as tmp:
+                tmp.write_text(key)

@@ -20,7 +20,7 @@ def finetune_job(w):
         "settings": canonical({k: v for k, v in settings.items() if k not in ("n_train", "n_val")}),
         "n_train": settings["n_train"],
         "n_val": settings["n_val"],
-        "checkpoint": f"{RESUME}/finetune/{w.family}/{w.size}/{w.task}/seed{w.seed}.pt",
+        "resume": f"{RESUME}/finetune/{w.family}/{w.size}/{w.task}/seed{w.seed}",
     }
 
 
@@ -75,7 +75,7 @@ def round_job(w, block):
         "n_val": config["finetune"]["n_val"],
         "task_settings": task_params(w.task, *READ_BY_ATTACKS_ONLY, "judge", "max_new_tokens"),
         "sampler": training_sampler(),
-        "resume": [f"{RESUME}/{round_dir(w, k)}" for k in rounds],
+        "resume": [f"{RESUME}/{round_dir(w, k).removeprefix('results/')}" for k in rounds],
     }
 
 
@@ -179,7 +179,7 @@ def attack_job(w):
         "budgets": budgets(w.attack, w.task, w.round),
         "task_settings": task_params(w.task, *DATA_KEYS, "model_source", "finetune"),
         "sampler": sampler_of(w.attack),
-        "resume": f"{RESUME}/{ATTACK_DIR}".format(**dict(w.items())),
+        "resume": f"{RESUME}/{ATTACK_DIR.removeprefix('results/')}".format(**dict(w.items())),
         "store": f"results/.ladder/{ATTACK_DIR.removeprefix('results/')}".format(**dict(w.items())),
     }
 

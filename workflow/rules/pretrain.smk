@@ -38,7 +38,7 @@ rule pretrain:
             "include_instructions": corpus_settings(),
             "size": canonical(config["tiny"]["sizes"][w.size]),
             "settings": canonical(config["tiny"]["pretrain"]),
-            "checkpoint": f"{RESUME}/pretrain/tiny/{w.size}.pt",
+            "resume": f"{RESUME}/pretrain/tiny/{w.size}",
         },
         precision=PRECISION,
         runtime=job_runtime,

@@ -46,6 +46,7 @@ from robustness_scaling.training.classify import (
     tokenize_examples,
 )
 from robustness_scaling.training.loop import (
+    TRAIN_CHECKPOINT,
     Batch,
     TrainState,
     build_optimizer,
@@ -64,7 +65,6 @@ from robustness_scaling.training.sharded import (
 
 POOL_FILE = "pool.parquet"
 EXAMPLES_FILE = "adversarial_examples.jsonl"
-TRAIN_CHECKPOINT = "train.pt"
 LOSSES_FILE = "training_losses.npy"
 
 

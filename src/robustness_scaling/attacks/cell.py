@@ -28,6 +28,7 @@ import torch
 from robustness_scaling.atomic import atomic_path
 from robustness_scaling.attacks import build_attack, correctly_classified
 from robustness_scaling.attacks.resumable import AttackFiles, Progress, resumed, run_resumable
+from robustness_scaling.binding import KeyedFolder
 from robustness_scaling.by_name import generation_check
 from robustness_scaling.models.load import load_causal_lm, load_classifier, load_tokenizer
 from robustness_scaling.runtime import PROGRESS, provenance
@@ -59,26 +60,6 @@ def _link(source: Path, target: Path) -> None:
             os.link(source, tmp)
         except OSError:
             shutil.copy2(source, tmp)
-
-
-class KeyedFolder:
-    """A folder of state that holds only what was made under one key; another key empties it,
-    with a log line saying why."""
-
-    def __init__(self, folder: Path, key: str, log: logging.Logger, what: str) -> None:
-        self.folder = folder
-        key_file = folder / "key"
-        if folder.exists() and (not key_file.is_file() or key_file.read_text() != key):
-            log.info(
-                "%s in %s was made with other settings, code or inputs: starting afresh",
-                what,
-                folder,
-            )
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        if not key_file.is_file():
-            with atomic_path(key_file) as tmp:
-                tmp.write_text(key)
 
 
 class LadderStore(KeyedFolder):

@@ -25,6 +25,7 @@ class AdversarialRounds:
     Shardable over several GPUs (``SHARDS``)."""
 
     SHARDS: ClassVar[bool] = True
+    RESUME: ClassVar[str] = "resume"
 
     task: str
     seed: int

@@ -7,6 +7,7 @@ Kept out of the job modules so that each script is a few keyword lines naming it
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
 import types
 import typing
@@ -14,7 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from robustness_scaling.runtime import Runtime
+from robustness_scaling.binding import KeyedFolder, binding_key
+from robustness_scaling.runtime import Runtime, get_logger
 
 
 class Job(Protocol):
@@ -57,7 +59,13 @@ def run_rule(snakemake: Any, cls: type[J], **files: Any) -> None:
     results depend on) and ``params.runtime`` (how the job runs) resolve its runtime.
 
     A training job (``SHARDS`` set on its class) whose resources ask for more than one GPU
-    runs sharded, one process per GPU (:mod:`robustness_scaling.jobs.sharded_launch`)."""
+    runs sharded, one process per GPU (:mod:`robustness_scaling.jobs.sharded_launch`).
+
+    A job whose class names its resume folder field (``RESUME``) resumes only from state made
+    under the same settings: Snakemake reruns a job when its params, code or inputs change, but
+    the folder outlives the rerun, so it is bound to a key of all three (and of the precision
+    and device) and emptied, with a log line, when the key differs. It is removed once the job
+    has succeeded."""
     log = snakemake.log[0]
     # Tracebacks land in the job's log, next to its progress lines; the process owns the handle.
     sys.stderr = open(log, "a", buffering=1)  # noqa: SIM115
@@ -68,10 +76,39 @@ def run_rule(snakemake: Any, cls: type[J], **files: Any) -> None:
         "threads": snakemake.threads,
     }
     values = {**params.job, **files}
+    resume = _bound_resume_folders(snakemake, cls, values, log)
     processes = int(snakemake.resources.get("gpu", 0) or 0)
     if processes > 1 and getattr(cls, "SHARDS", False):
         from robustness_scaling.jobs.sharded_launch import launch
 
         launch(cls, values, settings, log, processes)
-        return
-    build(cls, values).run(Runtime.resolve(**settings), log)
+    else:
+        build(cls, values).run(Runtime.resolve(**settings), log)
+    for folder in resume:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _bound_resume_folders(
+    snakemake: Any, cls: type, values: Mapping[str, Any], log: str
+) -> list[Path]:
+    """The job's resume folders, each emptied unless it was made under this job's key."""
+    field = getattr(cls, "RESUME", None)
+    if field is None:
+        return []
+    named = values[field]
+    folders = [Path(named)] if isinstance(named, str | Path) else [Path(f) for f in named]
+    params = snakemake.params
+    key = binding_key(
+        {
+            "job": cls.__name__,
+            "params": params.job,
+            "precision": getattr(params, "precision", None),
+            "device": getattr(params, "runtime", {}).get("device"),
+            "code": getattr(params, "code", None),
+        },
+        list(getattr(snakemake, "input", [])),
+    )
+    logger = get_logger("resume", log)
+    for folder in folders:
+        KeyedFolder(folder, key, logger, "the resume checkpoint")
+    return folders

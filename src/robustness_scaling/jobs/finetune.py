@@ -14,6 +14,7 @@ from robustness_scaling.runtime import Runtime, get_logger, mixed_precision, set
 from robustness_scaling.splits import read_split
 from robustness_scaling.tasks import get_task
 from robustness_scaling.training.finetune import FinetuneSettings, evaluate_as_is, finetune
+from robustness_scaling.training.loop import TRAIN_CHECKPOINT
 
 
 def pretrain_flops_of(family: str, size: str, model_dir: Path | None) -> int:
@@ -30,9 +31,10 @@ class Finetune:
     ``n_train`` / ``n_val``: how many of each split's first examples it trains and validates
     on. A task set to ``finetune: false`` (StrongREJECT's instruct victims) is evaluated as it
     comes: the directory then only names the source model and holds its metrics. Shardable
-    over several GPUs (``SHARDS``)."""
+    over several GPUs (``SHARDS``); ``resume`` is the folder a killed job resumes from."""
 
     SHARDS: ClassVar[bool] = True
+    RESUME: ClassVar[str] = "resume"
 
     family: str
     size: str
@@ -46,7 +48,7 @@ class Finetune:
     train: Path
     validation: Path
     out: Path
-    checkpoint: Path
+    resume: Path
 
     def run(self, runtime: Runtime, log: str) -> None:
         setup_job(runtime.threads, self.seed)
@@ -85,7 +87,7 @@ class Finetune:
                 seed=self.seed,
                 device=runtime.device,
                 dtype=runtime.dtype,
-                checkpoint=self.checkpoint,
+                checkpoint=self.resume / TRAIN_CHECKPOINT,
                 pretrain_flops=flops,
                 log=logger,
                 check=check,

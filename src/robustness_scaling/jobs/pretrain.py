@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from robustness_scaling.models.tiny import corpus_texts
 from robustness_scaling.runtime import Runtime, get_logger, mixed_precision, setup_job
+from robustness_scaling.training.loop import TRAIN_CHECKPOINT
 from robustness_scaling.training.pretrain import PretrainSettings, pretrain
 
 
 @dataclass(frozen=True, kw_only=True)
 class Pretrain:
-    """``size``: the size's GPT-NeoX config keys; ``checkpoint``: where a killed job resumes."""
+    """``size``: the size's GPT-NeoX config keys; ``resume``: the folder a killed job resumes
+    from (bound to the job's settings by :func:`~robustness_scaling.jobs.entry.run_rule`)."""
+
+    RESUME: ClassVar[str] = "resume"
 
     corpus: list[Path]
     include_instructions: list[bool]
@@ -22,7 +26,7 @@ class Pretrain:
     size: Mapping[str, Any]
     settings: PretrainSettings
     out: Path
-    checkpoint: Path
+    resume: Path
 
     def run(self, runtime: Runtime, log: str) -> None:
         setup_job(runtime.threads, seed=0)
@@ -37,6 +41,6 @@ class Pretrain:
                 seed=0,
                 device=runtime.device,
                 dtype=runtime.dtype,
-                checkpoint=self.checkpoint,
+                checkpoint=self.resume / TRAIN_CHECKPOINT,
                 log=logger,
             )

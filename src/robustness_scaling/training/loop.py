@@ -26,6 +26,7 @@ from robustness_scaling.training.sharded import current_world
 Batch = dict[str, torch.Tensor]
 OPTIMIZERS = ("adafactor", "adamw", "sgd")
 SCHEDULES = ("linear", "constant", "cosine")
+TRAIN_CHECKPOINT = "train.pt"  # a training job's checkpoint, in its resume folder
 
 
 @dataclass(frozen=True)
