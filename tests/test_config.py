@@ -281,3 +281,85 @@ def test_per_size_resources_name_sizes_of_the_study_and_sized_stages_only():
         lambda c: c["resources"].setdefault("attack", {}).update(by_size={"12k": {"by_size": {}}})
     )
     assert "resources.attack.by_size.12k" in message and "by_size" in message
+
+
+def _set(*keys_and_value):
+    """A mutation setting one nested key (the path, then the value) of a study config."""
+    *path, key, value = keys_and_value
+
+    def mutate(config):
+        node = config
+        for part in path:
+            node = node.setdefault(part, {})
+        node[key] = value
+
+    return mutate
+
+
+BAD_VALUES = {
+    "negative candidates": (
+        _set("attacks", "gcg", "options", "n_candidates", -1),
+        "`attacks.gcg.options.n_candidates`: -1 is below its minimum 1",
+    ),
+    "no attack tokens": (
+        _set("attacks", "random_token", "options", "n_attack_tokens", 0),
+        "`attacks.random_token.options.n_attack_tokens`: 0 is below its minimum 1",
+    ),
+    "top_k beyond the vocabulary": (
+        _set("attacks", "gcg", "options", "top_k", 100000),
+        "`attacks.gcg.options.top_k`: 100000 is more tokens than the vocabulary has (512); "
+        "allowed: 1 to 512",
+    ),
+    "an option of the wrong type": (
+        _set("adversarial_training", "attack_options", "top_k", "many"),
+        "`adversarial_training.attack_options.top_k`: 'many' is not of type int (default 256)",
+    ),
+    "a boolean for a count": (
+        _set("attacks", "beast", "options", "beam_width", True),
+        "`attacks.beast.options.beam_width`: True is not of type int (default 7)",
+    ),
+    "heads that do not divide the width": (
+        _set("tiny", "sizes", "42k", "num_heads", 3),
+        "`tiny.sizes.42k`: num_heads 3 does not divide hidden_size 32",
+    ),
+    "more validation rows than generated": (
+        _set("task_settings", "word_length", "val_size", 500),
+        "`finetune.n_val`: 1000 rows asked for, but `task_settings.word_length.val_size` "
+        "generates 500; allowed: at most 500",
+    ),
+    "an attack's rows beyond the split": (
+        lambda c: [
+            _set("task_settings", "password_match", "val_size", 1000)(c),
+            _set("attacks", "gcg", "n_val", 1200)(c),
+        ],
+        "`attacks.gcg.n_val (password_match)`: 1200 rows asked for, but "
+        "`task_settings.password_match.val_size` generates 1000",
+    ),
+    "an evaluation round beyond every size's last": (
+        _set("adversarial_training", "eval_rounds", [0, 99]),
+        "`adversarial_training.eval_rounds`: [99] beyond the study's last round (12); "
+        "allowed: 0 to 12",
+    ),
+    "files for a synthetic task": (
+        _set("task_settings", "password_match", "files", {"validation": "/nonexistent/val.jsonl"}),
+        "`task_settings.password_match`: ['files'] apply to loaded (hub or local) tasks; "
+        "password_match is synthetic",
+    ),
+    "a figure iteration no budget reaches": (
+        _set("figures", "size_iterations", "beast", 50),
+        "`figures.size_iterations.beast`: iteration 50 is beyond every budget of beast "
+        "(largest 10); allowed: 0 to 10",
+    ),
+    "a task's figure iteration no budget reaches": (
+        _set("figures", "defense_iterations", "word_length/gcg", 11),
+        "`figures.defense_iterations.word_length/gcg`: iteration 11 is beyond every budget",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_VALUES)
+def test_a_value_no_job_could_use_is_refused_naming_key_value_and_what_is_allowed(case):
+    mutate, expected = BAD_VALUES[case]
+    message = _error(mutate)
+    assert expected in message, message
+    assert message.count("\n  - ") == 1  # one problem, one line

@@ -1,12 +1,13 @@
 """The attacks' options as plain dataclasses, importable without torch.
 
-The config validator checks a study's attack options against these before any job starts,
-and must stay cheap to import: the Snakefile loads it on every run.
+The config validator checks a study's attack options against these before any job starts (names,
+types, and each field's ``minimum`` in its metadata), and must stay cheap to import: the
+Snakefile loads it on every run.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,8 @@ class AttackOptions:
             recomputes every position: slower, same results up to float rounding.
     """
 
-    seed: int = 0
-    batch_size: int = 512
+    seed: int = field(default=0, metadata={"minimum": 0})
+    batch_size: int = field(default=512, metadata={"minimum": 1})
     use_kv_cache: bool = True
 
 
@@ -39,10 +40,10 @@ class GCGOptions(AttackOptions):
         n_candidates: single-token swaps drawn per iteration and example.
     """
 
-    n_attack_tokens: int = 10
+    n_attack_tokens: int = field(default=10, metadata={"minimum": 1})
     initial_text: str = "@&@&@&@&@&"
-    top_k: int = 256
-    n_candidates: int = 128
+    top_k: int = field(default=256, metadata={"minimum": 1})
+    n_candidates: int = field(default=128, metadata={"minimum": 1})
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class RandomTokenOptions(AttackOptions):
         n_attack_tokens: random tokens drawn per iteration.
     """
 
-    n_attack_tokens: int = 10
+    n_attack_tokens: int = field(default=10, metadata={"minimum": 1})
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,8 @@ class BEASTOptions(AttackOptions):
         branch_factor: tokens the sampler proposes per beam and iteration.
     """
 
-    beam_width: int = 7
-    branch_factor: int = 7
+    beam_width: int = field(default=7, metadata={"minimum": 1})
+    branch_factor: int = field(default=7, metadata={"minimum": 1})
 
 
 ATTACK_OPTIONS: dict[str, type[AttackOptions]] = {

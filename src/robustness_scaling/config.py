@@ -7,6 +7,7 @@ allowed there, so a user fixes a bad config in one go and no job ever starts on 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,9 @@ def _names(values: Any, allowed: Any, key: str) -> list[str]:
     return [f"`{key}`: unknown name(s) {unknown}; allowed: {', '.join(map(str, allowed))}"]
 
 
-def _attack_problems(attacks: Mapping[str, Any], key: str = "attacks") -> list[str]:
+def _attack_problems(
+    attacks: Mapping[str, Any], vocab_size: int | None, key: str = "attacks"
+) -> list[str]:
     """Unknown methods and options, checked against the attacks' own config dataclasses."""
     problems = []
     for name, settings in attacks.items():
@@ -102,6 +105,36 @@ def _attack_problems(attacks: Mapping[str, Any], key: str = "attacks") -> list[s
                 problems.append(
                     f"`{options}`: unknown option(s) {unknown}; allowed: {', '.join(allowed)}"
                 )
+            problems += _option_value_problems(options, given, ATTACK_OPTIONS[method], vocab_size)
+    return problems
+
+
+def _option_value_problems(
+    key: str, given: Mapping[str, Any], options: type, vocab_size: int | None
+) -> list[str]:
+    """Each given option of the type of its default and at least its ``minimum``; GCG's
+    ``top_k`` no larger than the vocabulary it ranks."""
+    problems = []
+    for option in dataclasses.fields(options):
+        if option.name not in given:
+            continue
+        value, kind = given[option.name], type(option.default)
+        if isinstance(value, bool) is not (kind is bool) or not isinstance(value, kind):
+            problems.append(
+                f"`{key}.{option.name}`: {value!r} is not of type {kind.__name__} "
+                f"(default {option.default!r})"
+            )
+        elif value < option.metadata.get("minimum", value):
+            problems.append(
+                f"`{key}.{option.name}`: {value!r} is below its minimum "
+                f"{option.metadata['minimum']}"
+            )
+    top_k = given.get("top_k")
+    if vocab_size is not None and isinstance(top_k, int) and top_k > vocab_size:
+        problems.append(
+            f"`{key}.top_k`: {top_k} is more tokens than the vocabulary has ({vocab_size}); "
+            f"allowed: 1 to {vocab_size}"
+        )
     return problems
 
 
@@ -255,7 +288,8 @@ def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
     problems += _names(config["size_tasks"], config["sizes"], "size_tasks")
     for size, tasks in config["size_tasks"].items():
         problems += _names(tasks, list(TASKS), f"size_tasks.{size}")
-    problems += _attack_problems(config["attacks"])
+    vocab_size = _vocab_size(config, sizes)
+    problems += _attack_problems(config["attacks"], vocab_size)
     tasks = study_tasks(config)
     for name, attack in config["attacks"].items():
         problems += _evaluation_problems(
@@ -284,6 +318,7 @@ def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
                     "options": adversarial["attack_options"],
                 }
             },
+            vocab_size,
             key="adversarial_training",
         )
         rounds = adversarial["rounds"]
@@ -304,6 +339,116 @@ def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _value_problems(config: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
+    """Checks of values against each other, on a config whose names are known and whose
+    defaults are filled in; ``given`` is the config as written."""
+    return (
+        _tiny_size_problems(config)
+        + _synthetic_task_problems(config, given)
+        + _eval_round_problems(config)
+        + _figure_iteration_problems(config, given)
+    )
+
+
+def _vocab_size(config: Mapping[str, Any], sizes: list[str]) -> int | None:
+    """The study's smallest vocabulary, known while planning (none for an unknown family)."""
+    if config["family"] == TINY:
+        return config["tiny"]["vocab_size"]
+    known = HUB_FAMILIES[config["family"]].sizes
+    vocabularies = [known[size].vocab_size for size in config["sizes"] if size in known]
+    return min(vocabularies, default=None)
+
+
+def _tiny_size_problems(config: Mapping[str, Any]) -> list[str]:
+    if config["family"] != TINY:
+        return []
+    return [
+        f"`tiny.sizes.{name}`: num_heads {size['num_heads']} does not divide hidden_size "
+        f"{size['hidden_size']}; each head is hidden_size / num_heads wide"
+        for name, size in config["tiny"]["sizes"].items()
+        if size["hidden_size"] % size["num_heads"]
+    ]
+
+
+LOADED_TASK_KEYS = ("source", "revision", "files", "columns", "splits")
+"""Task settings that say where a loaded (hub or local) task's rows come from."""
+
+
+def _synthetic_task_problems(config: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
+    """Synthetic tasks are generated: settings of where rows come from would be ignored, and
+    asking for more rows than a split is generated with would quietly get fewer."""
+    problems = []
+    given_settings = given.get("task_settings") or {}
+    for task in study_tasks(config):
+        if task not in SYNTHETIC_TASKS:
+            continue
+        settings = config["task_settings"][task]
+        where = f"task_settings.{task}"
+        ignored = [key for key in LOADED_TASK_KEYS if key in given_settings.get(task, {})]
+        if ignored:
+            problems.append(
+                f"`{where}`: {ignored} apply to loaded (hub or local) tasks; {task} is "
+                f"synthetic, generated with `train_size` / `val_size` and `seed`"
+            )
+        wanted = [("finetune.n_train", config["finetune"]["n_train"], "train_size")]
+        wanted.append(("finetune.n_val", config["finetune"]["n_val"], "val_size"))
+        for name, attack in config["attacks"].items():
+            for trained in (False, True):
+                evaluation = attack_evaluation(attack, task, trained)
+                if evaluation is not None:
+                    wanted.append(
+                        (f"attacks.{name}.n_val ({task})", evaluation["n_val"], "val_size")
+                    )
+        for key, n, split in dict.fromkeys(wanted):
+            if n > settings[split]:
+                problems.append(
+                    f"`{key}`: {n} rows asked for, but `{where}.{split}` generates "
+                    f"{settings[split]}; allowed: at most {settings[split]}"
+                )
+    return problems
+
+
+def _eval_round_problems(config: Mapping[str, Any]) -> list[str]:
+    """Listed evaluation rounds beyond every size's last round would be dropped for all."""
+    adversarial = config.get("adversarial_training")
+    if not adversarial or not isinstance(adversarial["eval_rounds"], list):
+        return []
+    from robustness_scaling.grid import rounds_of
+
+    last = max(rounds_of(config, size, task) for size, task, _ in cells(config))
+    beyond = [r for r in adversarial["eval_rounds"] if r > last]
+    if not beyond:
+        return []
+    return [
+        f"`adversarial_training.eval_rounds`: {beyond} beyond the study's last round ({last}); "
+        f"allowed: 0 to {last}"
+    ]
+
+
+def _figure_iteration_problems(config: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
+    """A figure iteration the user names for a study attack must be one some budget reaches."""
+    problems = []
+    figures = given.get("figures") or {}
+    tasks = study_tasks(config)
+    for option in ("size_iterations", "defense_iterations"):
+        for name, iteration in (figures.get(option) or {}).items():
+            task, _, attack = name.rpartition("/")
+            if attack not in config["attacks"]:
+                continue
+            reached = [
+                max(evaluation["budgets"])
+                for t in ([task] if task else tasks)
+                for trained in (False, True)
+                if (evaluation := attack_evaluation(config["attacks"][attack], t, trained))
+            ]
+            if reached and iteration > max(reached):
+                problems.append(
+                    f"`figures.{option}.{name}`: iteration {iteration} is beyond every budget "
+                    f"of {attack} (largest {max(reached)}); allowed: 0 to {max(reached)}"
+                )
+    return problems
+
+
 def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> dict[str, Any]:
     """A validated copy of ``config`` with defaults filled in; raises :class:`ConfigError`."""
     from jsonschema import Draft202012Validator
@@ -321,6 +466,7 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> dict[
         for name, attack in filled["attacks"].items():
             attack.setdefault("method", name)
         validator.validate(filled)
+        problems = _value_problems(filled, config)
     if problems:
         raise ConfigError("invalid study config:\n  - " + "\n  - ".join(problems))
     return filled
