@@ -345,6 +345,14 @@ BAD_VALUES = {
         "`task_settings.password_match`: ['files'] apply to loaded (hub or local) tasks; "
         "password_match is synthetic",
     ),
+    "a loaded task's missing train split": (
+        lambda c: [
+            c["tasks"].append("spam"),
+            _set("task_settings", "spam", "files", {"validation": "spam/val.jsonl"})(c),
+        ],
+        "`task_settings.spam.files`: no `train` file, and spam is finetuned; name its training "
+        "split there (it has ['validation'])",
+    ),
     "a figure iteration no budget reaches": (
         _set("figures", "size_iterations", "beast", 50),
         "`figures.size_iterations.beast`: iteration 50 is beyond every budget of beast "

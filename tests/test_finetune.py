@@ -149,3 +149,38 @@ def test_activation_checkpointing_saves_memory_not_results(neox_dir, splits, tmp
     assert (tmp_path / "kept/model.safetensors").read_bytes() == (
         tmp_path / "recomputed/model.safetensors"
     ).read_bytes()
+
+
+def test_rows_longer_than_the_context_are_dropped_and_counted_and_none_left_stops(
+    neox_dir, splits, tmp_path
+):
+    """As the paper does, examples longer than the context are dropped (counted in the log and
+    metrics.json); a split of which none fits stops the job with one line saying so, before
+    any training, and no traceback."""
+    import dataclasses
+
+    from robustness_scaling.splits import read_split
+
+    train, validation = splits
+    long_text = ("password " * 800,)
+    rows = read_split(train)
+    mixed = tmp_path / "mixed.jsonl"
+    write_split(mixed, [dataclasses.replace(rows[0], content=long_text), *rows[1:]])
+    _run(neox_dir, (mixed, validation), tmp_path / "kept", SETTINGS)
+    metrics = json.loads((tmp_path / "kept/metrics.json").read_text())
+    assert metrics["n_train_dropped"] == 1 and metrics["n_train"] == SETTINGS["n_train"] - 1
+    assert "(1 dropped as longer than" in Path(str(tmp_path / "kept") + ".log").read_text()
+
+    too_long = tmp_path / "too_long.jsonl"
+    write_split(
+        too_long, [dataclasses.replace(e, content=long_text) for e in read_split(validation)]
+    )
+    job = subprocess.run(_job(neox_dir, (train, too_long), tmp_path / "none", SETTINGS))
+    assert job.returncode == 1
+    log = Path(str(tmp_path / "none") + ".log").read_text()
+    assert (
+        f"error: none of the {SETTINGS['n_val']} validation examples fits the model's context"
+        in log
+    )
+    assert "Traceback" not in log and "step 1/" not in log
+    assert not (tmp_path / "none").exists()

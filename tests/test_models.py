@@ -9,6 +9,7 @@ from conftest import save_random_lm
 from robustness_scaling.models.families import HUB_FAMILIES
 from robustness_scaling.models.load import (
     ModelSourceError,
+    load_causal_lm,
     load_classifier,
     load_tokenizer,
     pad_batch,
@@ -150,3 +151,24 @@ def test_tiny_classifier_params_match_the_built_model(size):
     config.num_labels = 2
     built = GPTNeoXForSequenceClassification(config).num_parameters()
     assert classifier_params(size, 512) == built
+
+
+@pytest.mark.parametrize("cut", ["tensors", "header"])
+def test_a_truncated_weights_file_is_named(neox_dir, tmp_path, cut):
+    """A model directory whose safetensors file was cut short (a full disk, a killed copy)."""
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(neox_dir, model_dir)
+    weights = model_dir / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2] if cut == "tensors" else data[:20])
+    expected = "truncated safetensors file" if cut == "tensors" else "not a readable safetensors"
+    for load in (
+        lambda: load_classifier(model_dir, 0, torch.float32, CPU),
+        lambda: load_causal_lm(model_dir, torch.float32, CPU),
+    ):
+        with pytest.raises(ModelSourceError) as caught:
+            load()
+        assert str(caught.value).startswith(f"{weights}: {expected}"), caught.value
+        assert "remake or re-download the model" in str(caught.value)

@@ -147,7 +147,7 @@ def _write_rows(path, rows, fmt):
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
 def test_natural_task_from_local_files_with_mapped_columns(tmp_path, fmt):
-    rows = [{"text": f"mail {i}", "label": i % 2} for i in range(10)] + [{"text": "", "label": 0}]
+    rows = [{"text": f"mail {i}", "label": i % 2} for i in range(10)]
     files = {}
     for split in ("train", "validation"):
         files[split] = str(tmp_path / f"{split}.{fmt}")
@@ -155,7 +155,7 @@ def test_natural_task_from_local_files_with_mapped_columns(tmp_path, fmt):
     splits = load_natural_task(
         get_task("spam"), None, files=files, columns={"content": "text", "clf_label": "label"}
     )
-    assert len(splits["train"]) == 10  # the empty row is dropped
+    assert len(splits["train"]) == 10
     example = next(e for e in splits["train"] if e.content == ("mail 1",))
     assert example.clf_label == 1 and example.proxy_clf_label == 0
     assert example.gen_target == " SPAM" and example.instructions == TASKS["spam"].instructions
@@ -181,17 +181,6 @@ def test_natural_task_unknown_hub_dataset_suggests_local_files(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataSourceError, match="cannot load dataset 'no-such/dataset'.*`files`"):
         load_natural_task(get_task("spam"), "no-such/dataset")
-
-
-def test_natural_task_row_without_a_label(tmp_path):
-    files = {}
-    for split in ("train", "validation"):
-        files[split] = str(tmp_path / f"{split}.csv")
-        pd.DataFrame({"content": ["a fine email", "bad one"], "clf_label": [0, None]}).to_csv(
-            files[split], index=False
-        )
-    with pytest.raises(DataSourceError, match="spam: a row has no clf_label .*'bad one'"):
-        load_natural_task(get_task("spam"), None, files=files)
 
 
 def test_a_loaded_dataset_keeps_its_order_and_shuffles_only_when_asked(tmp_path):

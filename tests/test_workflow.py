@@ -508,7 +508,10 @@ def test_figures_target_plots_from_the_table_alone(smoke, tmp_path):
     own.to_csv(folder / "reference.csv", index=False)
     refused = snakemake(folder, "figures", "--configfile", "config/smoke.yaml", check=False)
     assert refused.returncode != 0
-    assert "rows of tiny2, not among the families to draw" in (folder / "logs/plot.log").read_text()
+    assert (
+        "results/tables/attacks.csv holds rows of tiny2, not among the families to draw (tiny)"
+        in refused.stderr
+    )
     (folder / "figures.yaml").write_text(
         yaml.safe_dump({"figures": {"families": ["tiny", "tiny2"], "reference": "reference.csv"}})
     )
@@ -528,6 +531,52 @@ def test_figures_target_plots_from_the_table_alone(smoke, tmp_path):
     }
     assert "password_match/gcg @10" in reads["robustness_vs_size"]
     assert "password_match/gcg @128" in reads["adversarial_training"]
+
+
+def test_bad_inputs_stop_at_planning_before_good_outputs_are_removed(smoke, tmp_path):
+    """A table missing a column given to `snakemake figures`, and a truncated model under an
+    attack cell that is forced to rerun: each stops the run while planning, with a message
+    naming the file, and every output the run would have remade is still there, unchanged."""
+    folder = tmp_path / "study"
+    shutil.copytree(smoke, folder, symlinks=True)
+    figures = {p: p.read_bytes() for p in (folder / "results/figures").rglob("*.png")}
+    table = folder / "results/tables/attacks.csv"
+    pd.read_csv(table).drop(columns=["asr"]).to_csv(table, index=False)
+    result = snakemake(folder, "figures", "--configfile", "config/smoke.yaml", check=False)
+    assert result.returncode != 0
+    assert "results/tables/attacks.csv: invalid attacks table:" in result.stderr
+    assert "missing column(s) ['asr']" in result.stderr and "Traceback" not in result.stderr
+    assert {p: p.read_bytes() for p in (folder / "results/figures").rglob("*.png")} == figures
+
+    cell = "results/attacks/tiny/tiny-a/password_match/seed0/round0/gcg/budget1.parquet"
+    records = (folder / cell).read_bytes()
+    weights = folder / "results/models/tiny/tiny-a/password_match/seed0/round0/model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1000])  # the header whole, the tensors cut short
+    result = snakemake(folder, cell, "--force", "--configfile", "config/smoke.yaml", check=False)
+    assert result.returncode != 0
+    assert f"{weights.relative_to(folder)}: truncated safetensors file" in result.stderr
+    assert "Remove results/models/tiny/tiny-a/password_match/seed0/round0 to have" in result.stderr
+    assert (folder / cell).read_bytes() == records
+
+
+def test_a_bad_data_file_stops_its_job_with_one_line_naming_file_row_and_column(tmp_path):
+    folder = copy_workflow(tmp_path / "bad-data")
+    rows = [{"content": f"mail {i}", "clf_label": i % 2} for i in range(4)]
+    rows[2]["clf_label"] = "spam"
+    (folder / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (folder / "val.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    config = yaml.safe_load((folder / "config/smoke.yaml").read_text())
+    config["tasks"] = ["spam"]
+    config["task_settings"]["spam"] = {"files": {"train": "train.jsonl", "validation": "val.jsonl"}}
+    (folder / "config/bad.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(
+        folder, "results/data/spam/train.jsonl", "--configfile", "config/bad.yaml", check=False
+    )
+    assert result.returncode != 0
+    log = (folder / "logs/data/spam.log").read_text()
+    assert "error: spam: train.jsonl: line 3, column 'clf_label': 'spam' is not a label" in log
+    assert "Traceback" not in log and "Traceback" not in result.stderr
+    assert not (folder / "results/data/spam/train.jsonl").exists()
 
 
 def test_every_figure_has_a_report_caption():

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from robustness_scaling.attack_options import ATTACK_OPTIONS
+from robustness_scaling.errors import InputError
 from robustness_scaling.models.families import HUB_FAMILIES
 from robustness_scaling.tasks import TASKS
 from robustness_scaling.tasks.registry import SYNTHETIC_TASKS
@@ -22,7 +23,7 @@ from robustness_scaling.tasks.registry import SYNTHETIC_TASKS
 TINY = "tiny"
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """The study config is invalid; the message lists every problem."""
 
 
@@ -345,6 +346,7 @@ def _value_problems(config: Mapping[str, Any], given: Mapping[str, Any]) -> list
     return (
         _tiny_size_problems(config)
         + _synthetic_task_problems(config, given)
+        + _local_file_problems(config)
         + _eval_round_problems(config)
         + _figure_iteration_problems(config, given)
     )
@@ -405,6 +407,24 @@ def _synthetic_task_problems(config: Mapping[str, Any], given: Mapping[str, Any]
                     f"`{key}`: {n} rows asked for, but `{where}.{split}` generates "
                     f"{settings[split]}; allowed: at most {settings[split]}"
                 )
+    return problems
+
+
+def _local_file_problems(config: Mapping[str, Any]) -> list[str]:
+    """A loaded task's `files` name every split the study reads: the train split unless the
+    task's victims are evaluated as they come (`finetune: false`)."""
+    problems = []
+    for task in study_tasks(config):
+        settings = config["task_settings"][task]
+        files = settings.get("files")
+        if task in SYNTHETIC_TASKS or not files or settings.get("finetune") is False:
+            continue
+        train = settings.get("splits", {}).get("train", "train")
+        if train not in files:
+            problems.append(
+                f"`task_settings.{task}.files`: no `{train}` file, and {task} is finetuned; "
+                f"name its training split there (it has {sorted(files)})"
+            )
     return problems
 
 

@@ -53,6 +53,7 @@ from robustness_scaling.analysis.tables import (
     validate_table,
     write_table,
 )
+from robustness_scaling.errors import InputError
 
 LOG = logging.getLogger("robustness_scaling.original_study")
 
@@ -113,7 +114,7 @@ _TASK = re.compile(r"(?:^|_)clf_([a-z]+)(?:_|$)")
 _TRAINED = re.compile(r"_adv_tr_([a-z]+)_t-\d+")
 
 
-class OriginalStudyError(ValueError):
+class OriginalStudyError(InputError):
     """A file of the original study's results that cannot be read as it claims to be."""
 
 

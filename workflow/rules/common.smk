@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from robustness_scaling.by_name import GENERATION, method_module
 from robustness_scaling.config import ConfigError, attack_evaluation, cells, validate_config
+from robustness_scaling.models.checks import ModelSourceError, check_weights
 from robustness_scaling.models.families import HUB_FAMILIES
 from robustness_scaling.fingerprint import code_fingerprint
 from robustness_scaling.tasks import get_task
@@ -41,6 +42,21 @@ def _requested_targets():
 
 # `snakemake figures` alone plots the existing table: nothing upstream of it is planned.
 FIGURES_ONLY = _requested_targets() == {"figures"}
+
+
+@cache
+def checked_model(path):
+    """A model directory a job reads, its weights checked while planning when it exists: a
+    truncated one stops the run before Snakemake removes the outputs a job would remake from
+    it (reading a safetensors header costs two small reads; torch is not imported)."""
+    if Path(path).is_dir():
+        try:
+            check_weights(Path(path))
+        except ModelSourceError as error:
+            raise WorkflowError(
+                f"{error}\nRemove {path} to have the workflow remake it."
+            ) from None
+    return path
 
 
 wildcard_constraints:

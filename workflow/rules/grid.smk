@@ -30,7 +30,7 @@ def finetune_inputs(w):
         "validation": f"results/data/{w.task}/validation.jsonl",
     }
     if w.family == "tiny":
-        inputs["model"] = model_source(w.size, w.task)
+        inputs["model"] = checked_model(model_source(w.size, w.task))
     return inputs
 
 
@@ -92,7 +92,7 @@ def round_dir(w, k):
 
 def round_inputs(w, block):
     inputs = {
-        "previous": round_dir(w, block[0] - 1 if block else int(w.round) - 1),
+        "previous": checked_model(round_dir(w, block[0] - 1 if block else int(w.round) - 1)),
         "train": f"results/data/{w.task}/train.jsonl",
         "validation": f"results/data/{w.task}/validation.jsonl",
     }
@@ -192,7 +192,9 @@ def settings_without_budgets(attack, task, round):
 
 def attack_inputs(w):
     inputs = {
-        "model": f"results/models/{w.family}/{w.size}/{w.task}/seed{w.seed}/round{w.round}",
+        "model": checked_model(
+            f"results/models/{w.family}/{w.size}/{w.task}/seed{w.seed}/round{w.round}"
+        ),
         "validation": f"results/data/{w.task}/validation.jsonl",
     }
     sampler = sampler_of(w.attack)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from robustness_scaling.atomic import atomic_path
+from robustness_scaling.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ _POSITIVE = ("n_params", "pretrain_flops")
 _MAY_BE_EMPTY = ("training_attack", "judge")
 
 
-class TableError(ValueError):
+class TableError(InputError):
     """The table does not follow the attacks-table schema; the message lists every problem."""
 
 
@@ -252,13 +253,21 @@ def read_table(path: str | Path) -> pd.DataFrame:
     ``training_attack`` survive the CSV round trip.
     """
     path = Path(path)
-    if path.suffix == ".parquet":
-        table = pd.read_parquet(path)
-    elif path.suffix == ".csv":
-        table = pd.read_csv(path, dtype={name: str for name in _STRING}, keep_default_na=False)
-    else:
+    if path.suffix not in (".csv", ".parquet"):
         raise TableError(f"{path}: unknown table format {path.suffix!r}; use .csv or .parquet")
-    return validate_table(table)
+    if not path.is_file():
+        raise TableError(f"{path}: no such attacks table")
+    try:
+        if path.suffix == ".parquet":
+            table = pd.read_parquet(path)
+        else:
+            table = pd.read_csv(path, dtype={name: str for name in _STRING}, keep_default_na=False)
+    except (ValueError, OSError) as error:  # pandas and pyarrow parse errors are ValueErrors
+        raise TableError(f"{path}: not a readable attacks table ({error})") from None
+    try:
+        return validate_table(table)
+    except TableError as error:
+        raise TableError(f"{path}: {error}") from None
 
 
 def write_table(table: pd.DataFrame, path: str | Path) -> None:

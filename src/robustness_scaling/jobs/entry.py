@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from robustness_scaling.binding import KeyedFolder, binding_key
+from robustness_scaling.errors import InputError
 from robustness_scaling.runtime import Runtime, get_logger
 
 
@@ -65,7 +66,11 @@ def run_rule(snakemake: Any, cls: type[J], **files: Any) -> None:
     under the same settings: Snakemake reruns a job when its params, code or inputs change, but
     the folder outlives the rerun, so it is bound to a key of all three (and of the precision
     and device) and emptied, with a log line, when the key differs. It is removed once the job
-    has succeeded."""
+    has succeeded.
+
+    A job stopped by its input (:class:`~robustness_scaling.errors.InputError`: a bad data
+    file, model directory or table) writes the error's message to its log, without a
+    traceback, and exits with status 1."""
     log = snakemake.log[0]
     # Tracebacks land in the job's log, next to its progress lines; the process owns the handle.
     sys.stderr = open(log, "a", buffering=1)  # noqa: SIM115
@@ -76,14 +81,18 @@ def run_rule(snakemake: Any, cls: type[J], **files: Any) -> None:
         "threads": snakemake.threads,
     }
     values = {**params.job, **files}
-    resume = _bound_resume_folders(snakemake, cls, values, log)
-    processes = int(snakemake.resources.get("gpu", 0) or 0)
-    if processes > 1 and getattr(cls, "SHARDS", False):
-        from robustness_scaling.jobs.sharded_launch import launch
+    try:
+        resume = _bound_resume_folders(snakemake, cls, values, log)
+        processes = int(snakemake.resources.get("gpu", 0) or 0)
+        if processes > 1 and getattr(cls, "SHARDS", False):
+            from robustness_scaling.jobs.sharded_launch import launch
 
-        launch(cls, values, settings, log, processes)
-    else:
-        build(cls, values).run(Runtime.resolve(**settings), log)
+            launch(cls, values, settings, log, processes)
+        else:
+            build(cls, values).run(Runtime.resolve(**settings), log)
+    except InputError as error:  # the message names the culprit; a traceback would not help
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
     for folder in resume:
         shutil.rmtree(folder, ignore_errors=True)
 

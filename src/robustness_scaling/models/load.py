@@ -18,11 +18,8 @@ from typing import Any
 import torch
 
 from robustness_scaling.atomic import atomic_path, read_json, write_json
+from robustness_scaling.models.checks import ModelSourceError, check_weights
 from robustness_scaling.runtime import provenance
-
-
-class ModelSourceError(ValueError):
-    """A model or tokenizer that cannot be loaded; the message names the source."""
 
 
 def _check_local(source: str | Path) -> None:
@@ -31,6 +28,8 @@ def _check_local(source: str | Path) -> None:
     looks_local = Path(text).is_absolute() or text.startswith((".", "~")) or text.count("/") > 1
     if looks_local and not Path(text).expanduser().is_dir():
         raise ModelSourceError(f"model directory {text!r} does not exist")
+    if Path(text).expanduser().is_dir():
+        check_weights(Path(text).expanduser())
 
 
 def resolve_source(source: str | Path) -> str:

@@ -10,36 +10,24 @@ victims are evaluated as they come.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from robustness_scaling.errors import InputError
 from robustness_scaling.tasks.base import ANSWER_PROMPT, Example, Task
+from robustness_scaling.tasks.local_files import LocalFileError, read_local_split
 
 REQUIRED_COLUMNS = ("content", "clf_label")
-_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
-class DataSourceError(ValueError):
+class DataSourceError(InputError):
     """A dataset that cannot be read as the task needs it; the message names the culprit."""
 
 
-def _builder_for(files: Mapping[str, str]) -> str:
-    suffixes = {Path(path).suffix for path in files.values()}
-    if len(suffixes) != 1 or (suffix := suffixes.pop()) not in _FORMATS:
-        raise DataSourceError(
-            f"local task files must all be one of {sorted(_FORMATS)}, got {sorted(files.values())}"
-        )
-    return _FORMATS[suffix]
-
-
-def _load_raw(source: str | None, revision: str | None, files: Mapping[str, str] | None) -> Any:
+def _load_raw(source: str | None, revision: str | None) -> Any:
     import datasets
 
-    if files:
-        missing = [path for path in files.values() if not Path(path).is_file()]
-        if missing:
-            raise DataSourceError(f"task data file not found: {', '.join(missing)}")
-        return datasets.load_dataset(_builder_for(files), data_files=dict(files))
     try:
         return datasets.load_dataset(source, revision=revision)
     except Exception as error:  # datasets raises many types; the user needs the name either way
@@ -97,11 +85,14 @@ def load_natural_task(
     ``columns`` maps a study column to the file's column name (``{"content": "text"}``);
     ``splits`` maps our split names to the source's (``{"validation": "test"}``). Rows keep
     their order unless ``shuffle`` (with ``seed``): the paper's hub datasets were shuffled once
-    when they were made, and the study takes the first n rows of a split.
+    when they were made, and the study takes the first n rows of a split. Local ``files`` are
+    checked row by row (:mod:`robustness_scaling.tasks.local_files`); a hub dataset's rows
+    with no text are dropped, as the paper's loading did.
     """
-    raw = _load_raw(source, revision, files)
     splits = {"train": "train", "validation": "validation", **(splits or {})}
-    where = source or ", ".join(sorted((files or {}).values()))
+    if files:
+        return _from_local_files(task, files, columns, splits, seed, shuffle)
+    raw = _load_raw(source, revision)
     result = {}
     for ours, theirs in splits.items():
         if theirs not in raw and ours == "train" and task.is_generation:
@@ -109,7 +100,7 @@ def load_natural_task(
             continue
         if theirs not in raw:
             raise DataSourceError(
-                f"{task.name}: split {theirs!r} not in {where} (has {sorted(raw)})"
+                f"{task.name}: split {theirs!r} not in {source} (has {sorted(raw)})"
             )
         split = raw[theirs]
         renames = {src: dst for dst, src in (columns or {}).items() if src != dst}
@@ -119,7 +110,7 @@ def load_natural_task(
         ]
         if absent or missing:
             raise DataSourceError(
-                f"{task.name}: {where} split {theirs!r} lacks column(s) "
+                f"{task.name}: {source} split {theirs!r} lacks column(s) "
                 f"{sorted(set(absent) | set(missing))}; it has {split.column_names}. Map them "
                 "with the task's `columns` setting."
             )
@@ -128,4 +119,33 @@ def load_natural_task(
         if shuffle:
             split = split.shuffle(seed=seed)
         result[ours] = [_to_example(row, task) for row in split]
+    return result
+
+
+def _from_local_files(
+    task: Task,
+    files: Mapping[str, str],
+    columns: Mapping[str, str] | None,
+    splits: Mapping[str, str],
+    seed: int,
+    shuffle: bool,
+) -> dict[str, list[Example]]:
+    """The splits from the task's own files, each checked whole before any is used."""
+    result = {}
+    for ours, theirs in splits.items():
+        if theirs not in files and ours == "train" and task.is_generation:
+            result[ours] = []  # evaluated as they come
+            continue
+        if theirs not in files:
+            raise DataSourceError(
+                f"{task.name}: split {theirs!r} is not among the task's `files` "
+                f"({sorted(files)}); name its file under `files.{theirs}`"
+            )
+        try:
+            rows = read_local_split(files[theirs], task, columns)
+        except LocalFileError as error:
+            raise DataSourceError(f"{task.name}: {error}") from None
+        if shuffle:  # the permutation `datasets` shuffles with, as a loaded dataset is
+            rows = [rows[i] for i in np.random.default_rng(seed).permutation(len(rows))]
+        result[ours] = [_to_example(row, task) for row in rows]
     return result

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from robustness_scaling.atomic import atomic_path, write_json
+from robustness_scaling.errors import InputError
 from robustness_scaling.models.load import (
     load_causal_lm,
     load_classifier,
@@ -149,8 +150,15 @@ def finetune(
         max_tokens,
         len(val_ids),
     )
-    if not train_ids:
-        raise ValueError(f"no training examples fit in {max_tokens} tokens: nothing to finetune")
+    for split, kept, lost in (
+        ("training", train_ids, dropped),
+        ("validation", val_ids, val_dropped),
+    ):
+        if not kept:
+            raise InputError(
+                f"none of the {lost} {split} examples fits the model's context ({max_tokens} "
+                f"tokens): nothing to {'finetune' if split == 'training' else 'validate'} on"
+            )
     if settings.batch_size % settings.minibatch_size:
         raise ValueError(
             f"finetune.batch_size ({settings.batch_size}) must be a multiple of "
