@@ -162,3 +162,29 @@ def test_a_checkpoint_under_another_key_is_discarded(classifier_dir, examples, t
     assert "the checkpoint in" in caplog.text and "starting afresh" in caplog.text
     fresh = _run(cell, classifier_dir, examples, [2], tmp_path / "fresh", "new")
     assert rerun[2].read_bytes() == fresh[2].read_bytes()
+
+
+def test_examples_longer_than_the_context_are_dropped_and_counted(
+    classifier_dir, examples, tmp_path, caplog
+):
+    """The finetuning rule (context minus the paper's margin): an over-long example is not
+    attacked, the log counts it, and the others keep their row numbers as example ids."""
+    import dataclasses
+
+    long = dataclasses.replace(examples[0], content=("password " * 800,))
+    with caplog.at_level(logging.INFO, logger="test"):
+        out = _run(GCG, classifier_dir, [long, *examples[1:]], [1], tmp_path / "cell")
+    records = pd.read_parquet(out[1])
+    assert 0 not in set(records["example_id"]) and (records["n_val"] == len(examples) - 1).all()
+    assert "; 1 dropped as longer than" in caplog.text
+
+
+def test_no_example_that_fits_stops_the_cell(classifier_dir, examples, tmp_path):
+    import dataclasses
+
+    from robustness_scaling.errors import InputError
+
+    long = [dataclasses.replace(e, content=("password " * 800,)) for e in examples]
+    with pytest.raises(InputError, match=r"none of the \d+ validation examples fits .*context"):
+        _run(GCG, classifier_dir, long, [1], tmp_path / "cell")
+    assert not (tmp_path / "cell" / "budget1.parquet").exists()

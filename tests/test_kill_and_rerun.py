@@ -87,8 +87,9 @@ def _run_as_a_user(folder: Path, advice: list[str], kill_after: float | None = N
 
 
 def test_killed_at_random_moments_and_rerun_gives_the_same_bytes(tmp_path):
-    """Three kills, at moments drawn (seeded) over an uninterrupted run's duration; each kill
-    lands that long into a run, which may by then have finished its shorter remaining work."""
+    """Three kills, at moments drawn (seeded) over an uninterrupted run's duration: each rerun
+    is killed after the time from the last moment to the next (3 s at least, Snakemake's
+    start-up), so the kills fall at about those points of the study's progress."""
     straight = _study(tmp_path / "straight")
     started = time.monotonic()
     snakemake(straight, "--configfile", "config/small.yaml")
@@ -98,8 +99,10 @@ def test_killed_at_random_moments_and_rerun_gives_the_same_bytes(tmp_path):
 
     killed = _study(tmp_path / "killed")
     advice: list[str] = []
-    moments = random.Random(0)
-    kills = [_run_as_a_user(killed, advice, moments.uniform(0.1, 0.9) * duration) for _ in range(3)]
+    moments = sorted(random.Random(0).uniform(0.05, 0.9) * duration for _ in range(3))
+    # Each rerun starts where the last kill left off: kill it after the time between moments.
+    waits = [b - a for a, b in zip([0.0, *moments], moments, strict=False)]
+    kills = [_run_as_a_user(killed, advice, max(wait, 3.0)) for wait in waits]
     assert kills[0], "the first run finished before it could be killed"
     _run_as_a_user(killed, advice)
     assert set(advice) <= {"--unlock", "--rerun-incomplete"}

@@ -429,6 +429,16 @@ def test_every_result_says_how_it_was_made(smoke):
     assert (records["precision"] == "float32").all() and (records["device"] == "cpu").all()
 
 
+def test_every_json_file_the_workflow_writes_is_strict_json(smoke):
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    files = sorted((smoke / "results").rglob("*.json"))
+    assert len(files) > 10
+    for path in files:
+        json.loads(path.read_text(), parse_constant=refuse)
+
+
 def test_smoke_study_ends_with_tables_and_every_figure(smoke):
     table = pd.read_csv(smoke / "results/tables/attacks.csv")
     assert set(table["size"]) == {"tiny-a", "tiny-b"}
@@ -577,6 +587,29 @@ def test_a_bad_data_file_stops_its_job_with_one_line_naming_file_row_and_column(
     assert "error: spam: train.jsonl: line 3, column 'clf_label': 'spam' is not a label" in log
     assert "Traceback" not in log and "Traceback" not in result.stderr
     assert not (folder / "results/data/spam/train.jsonl").exists()
+
+
+def test_jobs_run_the_library_of_their_own_checkout(tmp_path):
+    """The environment has another copy of the library installed (this repository's, editable);
+    a job of a copied workflow runs the copy's code: an edit there changes what the job does.
+    (Under `--software-deployment-method conda` the environment has no copy at all, and the
+    scripts' path to the checkout's `src/` is the only one.)"""
+    folder = copy_workflow(tmp_path / "other-checkout")
+    job = folder / "src/robustness_scaling/jobs/task_data.py"
+    marker = 'logger.info("this is the copied checkout\'s library")'
+    source = job.read_text().replace(
+        '        logger = get_logger("data", log)\n',
+        f'        logger = get_logger("data", log)\n        {marker}\n',
+    )
+    assert marker in source
+    job.write_text(source)
+    snakemake(
+        folder, "results/data/password_match/train.jsonl", "--configfile", "config/smoke.yaml"
+    )
+    assert (
+        "this is the copied checkout's library"
+        in (folder / "logs/data/password_match.log").read_text()
+    )
 
 
 def test_every_figure_has_a_report_caption():

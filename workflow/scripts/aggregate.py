@@ -1,7 +1,8 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # also in a conda env
+# This checkout's library, not whatever copy the environment has (scriptdir is unresolved).
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from robustness_scaling.jobs.aggregate import Aggregate
 from robustness_scaling.jobs.entry import run_rule

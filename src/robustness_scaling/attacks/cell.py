@@ -30,9 +30,11 @@ from robustness_scaling.attacks import build_attack, correctly_classified
 from robustness_scaling.attacks.resumable import AttackFiles, Progress, resumed, run_resumable
 from robustness_scaling.binding import KeyedFolder
 from robustness_scaling.by_name import generation_check
+from robustness_scaling.errors import InputError
 from robustness_scaling.models.load import load_causal_lm, load_classifier, load_tokenizer
 from robustness_scaling.runtime import PROGRESS, provenance
 from robustness_scaling.tasks import Example, Placement, get_task
+from robustness_scaling.training.classify import context_limit, fitting_prompts
 
 
 @dataclass(frozen=True)
@@ -139,19 +141,31 @@ def run_attack_cell(
         model = load_classifier(model_dir, tokenizer.pad_token_id, dtype, device).eval()
     sampler = load_causal_lm(sampler_source, dtype, device) if cell.method == "beast" else None
     attack = build_attack(cell.method, model, tokenizer, cell.options, sampler, check)
-    keep = correctly_classified(model, tokenizer, examples, include_instructions, check=check)
-    eligible = len(examples)
+    max_tokens = context_limit(model)
+    fits = fitting_prompts(tokenizer, examples, include_instructions, max_tokens)[1]
+    if not fits:
+        raise InputError(
+            f"none of the {len(examples)} validation examples fits {model_dir}'s context "
+            f"({max_tokens} tokens, as finetuning counts it): nothing to attack"
+        )
+    fitting = [examples[i] for i in fits]
+    keep = correctly_classified(model, tokenizer, fitting, include_instructions, check=check)
+    keep = [fits[i] for i in keep]  # ids stay the validation split's row numbers
+    eligible = len(fits)
     labels = task_settings.get("attacked_labels", spec.attacked_labels)
     if labels is not None:
         keep = [i for i in keep if examples[i].clf_label in labels]
-        eligible = sum(e.clf_label in labels for e in examples)
+        eligible = sum(e.clf_label in labels for e in fitting)
     log.info(
-        "%s on %s: %d of %d validation examples answered correctly are attacked%s",
+        "%s on %s: %d of %d validation examples answered correctly are attacked%s; %d dropped "
+        "as longer than %d tokens",
         cell.name,
         model_dir,
         len(keep),
         eligible,
         f" (judge {check.judge.name})" if check else "",
+        len(examples) - len(fits),
+        max_tokens,
         extra=PROGRESS,
     )
     checkpoint = AttackFiles.checkpoint_in(resume)

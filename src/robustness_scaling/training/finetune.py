@@ -244,7 +244,7 @@ def answer_accuracy(
 ) -> float:
     """Fraction of the examples whose greedy answer the judge finds correct."""
     if not examples:
-        return float("nan")
+        raise InputError("no validation examples to judge: the split is empty")
     return float(check.answers_correctly(model, tokenizer, examples, include_instructions).mean())
 
 
