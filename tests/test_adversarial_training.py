@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 from attack_fixtures import one_thread
+from rule_runner import run_rule_here
 from safetensors.torch import load_file
 
 from robustness_scaling.adversarial_training import (
@@ -31,7 +31,6 @@ from robustness_scaling.adversarial_training.round import adversarial_round
 from robustness_scaling.adversarial_training.settings import AdversarialTrainingSettings
 from robustness_scaling.attacks import Attack
 from robustness_scaling.jobs.adversarial_round import AdversarialRounds
-from robustness_scaling.jobs.entry import run_rule
 from robustness_scaling.models.families import HUB_FAMILIES
 from robustness_scaling.models.load import load_classifier, load_tokenizer
 from robustness_scaling.splits import write_split
@@ -409,23 +408,14 @@ def _job_round(
             job=job, precision={"autocast": autocast}, runtime={"device": "cpu"}
         ),
     )
-    for name in ("adversarial_training", "resume"):  # each run logs to its own file
-        for handler in logging.getLogger(name).handlers[:]:
-            logging.getLogger(name).removeHandler(handler)
-            handler.close()
-    stderr = sys.stderr
-    try:
-        run_rule(
-            rule,
-            AdversarialRounds,
-            previous=str(chain[k - 1]),
-            train=str(paths[0]),
-            validation=str(paths[1]),
-        )
-    finally:
-        sys.stderr.close()
-        sys.stderr = stderr
-        torch.use_deterministic_algorithms(False)  # setup_job's process-wide switch
+    run_rule_here(
+        rule,
+        AdversarialRounds,
+        ("adversarial_training", "resume"),
+        previous=str(chain[k - 1]),
+        train=str(paths[0]),
+        validation=str(paths[1]),
+    )
     return out
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import torch
+from rule_runner import run_rule_here
 
-from robustness_scaling.jobs.entry import run_rule
 from robustness_scaling.jobs.pretrain import Pretrain
 from robustness_scaling.splits import write_split
 from robustness_scaling.tasks.synthetic import password_match
@@ -44,17 +41,14 @@ def _pretrain(corpus: Path, tokenizer_dir: Path, folder: Path, settings: dict) -
             runtime={"device": "cpu"},
         ),
     )
-    for name in ("pretrain", "resume"):  # each run logs to its own file
-        for handler in logging.getLogger(name).handlers[:]:
-            logging.getLogger(name).removeHandler(handler)
-            handler.close()
-    stderr = sys.stderr
-    try:
-        run_rule(rule, Pretrain, corpus=[str(corpus)], tokenizer=str(tokenizer_dir), out=str(out))
-    finally:
-        sys.stderr.close()
-        sys.stderr = stderr
-        torch.use_deterministic_algorithms(False)  # setup_job's process-wide switch
+    run_rule_here(
+        rule,
+        Pretrain,
+        ("pretrain", "resume"),
+        corpus=[str(corpus)],
+        tokenizer=str(tokenizer_dir),
+        out=str(out),
+    )
     return out
 
 

@@ -14,24 +14,6 @@ FIGURE_OPTIONS = canonical(
 )
 
 
-def check_table(path, families=None):
-    """A table the user brings (the reference; the attacks table under `snakemake figures`,
-    which plans nothing upstream of it) is checked while planning: a bad one stops the run
-    before Snakemake removes the figures it would remake. ``families``: those it may hold."""
-    from robustness_scaling.analysis.tables import TableError, read_table
-
-    try:
-        table = read_table(path)
-    except TableError as error:
-        raise WorkflowError(f"{error}\nFix or replace the table; no figure was touched.") from None
-    extra = sorted(set(table["family"]) - set(families or table["family"]))
-    if extra:
-        raise WorkflowError(
-            f"{path} holds rows of {', '.join(extra)}, not among the families to draw "
-            f"({', '.join(families)}): name every family of the table in `figures.families`"
-        )
-
-
 if FIGURES_ONLY:
     check_table(TABLE, FIGURE_FAMILIES)
 if REFERENCE:
