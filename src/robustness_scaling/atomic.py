@@ -86,3 +86,14 @@ def write_json(path: str | Path, data: Any) -> None:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def remove_empty_parents(folder: Path) -> None:
+    """Drop the folders above a removed resume folder that it alone filled."""
+    for parent in folder.parents:
+        if parent == Path(parent.anchor) or parent == Path("."):
+            return
+        try:
+            parent.rmdir()
+        except OSError:  # not empty (or not there): the folders above are in use
+            return

@@ -56,7 +56,13 @@ class KeyedFolder:
                 folder,
             )
             shutil.rmtree(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        if not key_file.is_file():
-            with atomic_path(key_file) as tmp:
-                tmp.write_text(key)
+        for attempt in range(3):  # a finishing job may remove an emptied parent meanwhile
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                if not key_file.is_file():
+                    with atomic_path(key_file) as tmp:
+                        tmp.write_text(key)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise

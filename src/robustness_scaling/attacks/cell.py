@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from robustness_scaling.atomic import atomic_path
+from robustness_scaling.atomic import atomic_path, remove_empty_parents
 from robustness_scaling.attacks import build_attack, correctly_classified
 from robustness_scaling.attacks.resumable import AttackFiles, Progress, resumed, run_resumable
 from robustness_scaling.binding import KeyedFolder
@@ -203,4 +203,5 @@ def run_attack_cell(
         ladder.keep(budget, outs[budget])
         checkpoint.remove()
     shutil.rmtree(resume, ignore_errors=True)
+    remove_empty_parents(resume)
     return records

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from robustness_scaling.atomic import remove_empty_parents
 from robustness_scaling.binding import KeyedFolder, binding_key
 from robustness_scaling.errors import InputError
 from robustness_scaling.runtime import Runtime, get_logger
@@ -95,18 +96,7 @@ def run_rule(snakemake: Any, cls: type[J], **files: Any) -> None:
         raise SystemExit(1) from None
     for folder in resume:
         shutil.rmtree(folder, ignore_errors=True)
-        _remove_empty_parents(folder)
-
-
-def _remove_empty_parents(folder: Path) -> None:
-    """Drop the folders above a removed resume folder that it alone filled."""
-    for parent in folder.parents:
-        if parent == Path(parent.anchor) or parent == Path("."):
-            return
-        try:
-            parent.rmdir()
-        except OSError:  # not empty (or not there): the folders above are in use
-            return
+        remove_empty_parents(folder)
 
 
 def _bound_resume_folders(
