@@ -289,7 +289,7 @@ def _semantic_problems(config: Mapping[str, Any]) -> list[str]:
     problems += _names(config["size_tasks"], config["sizes"], "size_tasks")
     for size, tasks in config["size_tasks"].items():
         problems += _names(tasks, list(TASKS), f"size_tasks.{size}")
-    vocab_size = _vocab_size(config, sizes)
+    vocab_size = _vocab_size(config)
     problems += _attack_problems(config["attacks"], vocab_size)
     tasks = study_tasks(config)
     for name, attack in config["attacks"].items():
@@ -352,7 +352,18 @@ def _value_problems(config: Mapping[str, Any], given: Mapping[str, Any]) -> list
     )
 
 
-def _vocab_size(config: Mapping[str, Any], sizes: list[str]) -> int | None:
+def _evaluations(attack: Mapping[str, Any], tasks: list[str]) -> list[dict[str, Any]]:
+    """An attack entry's settings on each of ``tasks``, on finetuned and on trained rounds,
+    wherever it attacks them."""
+    return [
+        evaluation
+        for task in tasks
+        for trained in (False, True)
+        if (evaluation := attack_evaluation(attack, task, trained)) is not None
+    ]
+
+
+def _vocab_size(config: Mapping[str, Any]) -> int | None:
     """The study's smallest vocabulary, known while planning (none for an unknown family)."""
     if config["family"] == TINY:
         return config["tiny"]["vocab_size"]
@@ -394,13 +405,11 @@ def _synthetic_task_problems(config: Mapping[str, Any], given: Mapping[str, Any]
             )
         wanted = [("finetune.n_train", config["finetune"]["n_train"], "train_size")]
         wanted.append(("finetune.n_val", config["finetune"]["n_val"], "val_size"))
-        for name, attack in config["attacks"].items():
-            for trained in (False, True):
-                evaluation = attack_evaluation(attack, task, trained)
-                if evaluation is not None:
-                    wanted.append(
-                        (f"attacks.{name}.n_val ({task})", evaluation["n_val"], "val_size")
-                    )
+        wanted += [
+            (f"attacks.{name}.n_val ({task})", evaluation["n_val"], "val_size")
+            for name, attack in config["attacks"].items()
+            for evaluation in _evaluations(attack, [task])
+        ]
         for key, n, split in dict.fromkeys(wanted):
             if n > settings[split]:
                 problems.append(
@@ -457,9 +466,7 @@ def _figure_iteration_problems(config: Mapping[str, Any], given: Mapping[str, An
                 continue
             reached = [
                 max(evaluation["budgets"])
-                for t in ([task] if task else tasks)
-                for trained in (False, True)
-                if (evaluation := attack_evaluation(config["attacks"][attack], t, trained))
+                for evaluation in _evaluations(config["attacks"][attack], [task] if task else tasks)
             ]
             if reached and iteration > max(reached):
                 problems.append(

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from robustness_scaling.tasks import Example, get_task
+from robustness_scaling.tasks.base import shuffled
 from robustness_scaling.tasks.natural import load_natural_task
 from robustness_scaling.tasks.registry import HUB_SOURCES
 from robustness_scaling.tasks.synthetic import password_match, word_length
@@ -18,11 +17,6 @@ _GENERATORS = {
     "password_match_generation": password_match,
     "word_length": word_length,
 }
-
-
-def _shuffled(examples: list[Example], seed: int) -> list[Example]:
-    order = np.random.default_rng(seed).permutation(len(examples))
-    return [examples[i] for i in order]
 
 
 def make_splits(name: str, settings: Mapping[str, Any]) -> dict[str, list[Example]]:
@@ -39,7 +33,7 @@ def make_splits(name: str, settings: Mapping[str, Any]) -> dict[str, list[Exampl
         train, validation = _GENERATORS[name](
             english_words(), settings["train_size"], settings["val_size"], seed
         )
-        return {"train": _shuffled(train, seed), "validation": _shuffled(validation, seed)}
+        return {"train": shuffled(train, seed), "validation": shuffled(validation, seed)}
     hub = HUB_SOURCES[name]
     return load_natural_task(
         task,

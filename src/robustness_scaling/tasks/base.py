@@ -147,3 +147,12 @@ class Task:
     @property
     def is_generation(self) -> bool:
         return self.kind == GENERATION
+
+
+def shuffled(examples: list[Example], seed: int) -> list[Example]:
+    """``examples`` in the order of the permutation ``datasets`` shuffles with (numpy's
+    ``default_rng(seed)``): generated and loaded splits are shuffled alike."""
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(len(examples))
+    return [examples[i] for i in order]

@@ -10,7 +10,7 @@ neither the file nor the row.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -204,9 +204,10 @@ def read_local_split(
     return kept
 
 
-def _missing(names: Mapping[str, str], labelled: bool) -> Callable[[Any], list[str]]:
+def _missing(names: Mapping[str, str], labelled: bool, present: Any) -> list[str]:
+    """The file's names of the required columns that ``present`` (a header, a row) lacks."""
     required = ["content", *(["clf_label"] if labelled else [])]
-    return lambda present: [names[c] for c in required if names[c] not in present]
+    return [names[c] for c in required if names[c] not in present]
 
 
 def _header_problems(
@@ -224,7 +225,7 @@ def _header_problems(
             f"{path}: the task's `columns` names {sorted(unknown)}, which the file does not "
             f"have; it has {header}"
         )
-    missing = [c for c in _missing(names, labelled)(header) if c not in unknown]
+    missing = [c for c in _missing(names, labelled, header) if c not in unknown]
     if missing:
         hint = ""
         if len(header) == 1 and any(mark in header[0] for mark in (";", "\t", "|")):
@@ -245,7 +246,7 @@ def _check_json_columns(
     labelled: bool,
 ) -> None:
     """A JSON row that lacks a required or mapped column stops the read at that row."""
-    missing = _missing(names, labelled)(row)
+    missing = _missing(names, labelled, row)
     if missing:
         named = [c for c in missing if c in mapped.values()]
         how = "named by the task's `columns`" if named else "required"

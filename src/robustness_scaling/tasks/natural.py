@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from robustness_scaling.errors import InputError
-from robustness_scaling.tasks.base import ANSWER_PROMPT, Example, Task
+from robustness_scaling.tasks.base import ANSWER_PROMPT, Example, Task, shuffled
 from robustness_scaling.tasks.local_files import LocalFileError, read_local_split
 
 REQUIRED_COLUMNS = ("content", "clf_label")
@@ -145,7 +143,6 @@ def _from_local_files(
             rows = read_local_split(files[theirs], task, columns)
         except LocalFileError as error:
             raise DataSourceError(f"{task.name}: {error}") from None
-        if shuffle:  # the permutation `datasets` shuffles with, as a loaded dataset is
-            rows = [rows[i] for i in np.random.default_rng(seed).permutation(len(rows))]
-        result[ours] = [_to_example(row, task) for row in rows]
+        examples = [_to_example(row, task) for row in rows]
+        result[ours] = shuffled(examples, seed) if shuffle else examples
     return result
