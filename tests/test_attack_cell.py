@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import torch
+from rule_runner import run_rule_here
 
 from robustness_scaling.attacks import Attack
 from robustness_scaling.attacks.cell import AttackCell, run_attack_cell
 from robustness_scaling.attacks.resumable import AttackFiles
+from robustness_scaling.jobs.attack import Attacks
 from robustness_scaling.models.load import load_classifier, load_tokenizer
+from robustness_scaling.splits import write_split
 from robustness_scaling.tasks.synthetic import password_match
 from robustness_scaling.tasks.words import english_words
 
@@ -188,3 +192,75 @@ def test_no_example_that_fits_stops_the_cell(classifier_dir, examples, tmp_path)
     with pytest.raises(InputError, match=r"none of the \d+ validation examples fits .*context"):
         _run(GCG, classifier_dir, long, [1], tmp_path / "cell")
     assert not (tmp_path / "cell" / "budget1.parquet").exists()
+
+
+LADDERS = {
+    "gcg": ({"n_candidates": 8, "top_k": 16, "n_attack_tokens": 3}, [1, 2]),
+    "random_token": ({"n_attack_tokens": 3}, [3]),
+    "beast": ({"beam_width": 2, "branch_factor": 2}, [2]),
+}
+
+
+def _attacks_job(names, classifier_dir, sampler, validation, folder: Path) -> dict[Path, bytes]:
+    """One attack job running ``names``' ladders, through the workflow's entry point; returns
+    the bytes of every output, by its path under ``folder``."""
+    folder.mkdir(parents=True)
+    specs = [
+        {
+            "attack": name,
+            "settings": {
+                "method": name,
+                "options": LADDERS[name][0],
+                "n_val": 12,
+                "checkpoint_iterations": 1,
+            },
+            "budgets": LADDERS[name][1],
+            "sampler": str(sampler) if name == "beast" else None,
+            "resume": str(folder / "resume" / name),
+            "store": str(folder / "store" / name),
+        }
+        for name in names
+    ]
+    outs = {
+        kind: {name: [f"{folder}/{name}{b}.{kind}" for b in LADDERS[name][1]] for name in names}
+        for kind in ("parquet", "pt")
+    }
+    job = {**META, "task_settings": {"include_instructions": False}, "attacks": specs}
+    rule = SimpleNamespace(
+        log=[str(folder / "job.log")],
+        input=[str(classifier_dir), str(validation)],
+        threads=1,
+        resources={},
+        params=SimpleNamespace(job=job, precision={"autocast": "float32"}, runtime={}),
+    )
+    run_rule_here(
+        rule,
+        Attacks,
+        ("attack",),
+        model=str(classifier_dir),
+        validation=str(validation),
+        records=outs["parquet"],
+        states=outs["pt"],
+    )
+    return {
+        path.relative_to(folder): path.read_bytes()
+        for path in sorted(folder.glob("*.*"))
+        if path.suffix in (".parquet", ".pt")
+    }
+
+
+def test_one_job_of_every_attack_writes_what_a_job_per_attack_writes(
+    classifier_dir, neox_dir, examples, tmp_path
+):
+    """``attack_jobs: per_model`` runs the attacks one after another in one process: nothing
+    one leaves behind (random state, loaded models, precision) may change the next's records."""
+    validation = tmp_path / "validation.jsonl"
+    write_split(validation, examples)
+    together = _attacks_job(list(LADDERS), classifier_dir, neox_dir, validation, tmp_path / "one")
+    assert len(together) == 2 * 4
+    assert len(pd.read_parquet(tmp_path / "one" / "beast2.parquet")) > 0
+    for name in LADDERS:
+        alone = _attacks_job([name], classifier_dir, neox_dir, validation, tmp_path / name)
+        assert alone == {path: together[path] for path in alone}, name
+    log = (tmp_path / "one" / "job.log").read_text()
+    assert "gcg iteration 2/2" in log and "beast iteration 2/2" in log

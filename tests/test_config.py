@@ -61,8 +61,16 @@ def test_unknown_key_names_it_and_the_allowed_keys():
 
 def test_unknown_top_level_key():
     message = _error(lambda c: c.update(sezes=["12k"]))
-    expected = "`(top level)`: unknown key(s) ['sezes']; allowed: adversarial_training, attacks,"
+    expected = (
+        "`(top level)`: unknown key(s) ['sezes']; allowed: adversarial_training, attack_jobs, "
+        "attacks,"
+    )
     assert expected in message
+
+
+def test_an_unknown_way_of_splitting_attacks_into_jobs_is_refused():
+    message = _error(lambda c: c.update(attack_jobs="per_task"))
+    assert "`attack_jobs`: 'per_task' is not allowed; allowed: 'per_attack', 'per_model'" in message
 
 
 def test_wrong_type_names_the_key():

@@ -119,6 +119,20 @@ def test_the_hand_made_study_costs_what_the_arithmetic_says():
     assert rows["attack:beast"].flops == 8 * (500 * N + 244 * N_GEN) == 57_780_224
 
 
+def test_attacks_sharing_a_model_s_job_are_priced_as_one_stage_of_its_jobs():
+    """``attack_jobs: per_model``: round 0 (three attacks) and round 2 (GCG alone) are one job
+    each, and the stage costs what the three attack stages cost apart."""
+    apart = plan_of(STUDY)
+    rows = plan_of({**STUDY, "attack_jobs": "per_model"})
+    assert rows["attacks"].jobs == 2
+    attack_stages = [stage for stage in apart if stage.startswith("attack:")]
+    assert rows["attacks"].flops == sum(apart[stage].flops for stage in attack_stages)
+    assert rows["attacks"].peak_memory_gib == max(
+        apart[stage].peak_memory_gib for stage in attack_stages
+    )
+    assert not any(stage.startswith("attack:") for stage in rows)
+
+
 def test_gpu_hours_follow_the_flops_per_second():
     rows = plan_of(STUDY, flops_per_second=1e9)
     assert rows["finetune"].gpu_hours == pytest.approx(500_367_360 / 1e9 / 3600)
@@ -298,7 +312,7 @@ def test_bad_arguments_are_refused_with_a_clear_message():
 def test_the_command_prints_the_plan_and_rejects_bad_input(tmp_path, capsys):
     assert main(["--configfile", str(REPO / "config/smoke.yaml"), "--tokens", "word_length=9"]) == 0
     out = capsys.readouterr().out
-    assert "attack:beast" in out and "Total: 38 model jobs" in out
+    assert "    attacks " in out and "Total: 22 model jobs" in out
     assert "word_length 9 (given)" in out
     with pytest.raises(SystemExit) as exit_:
         main(["--configfile", str(REPO / "config/smoke.yaml"), "--tokens", "imdb"])
@@ -321,4 +335,4 @@ def test_the_package_runs_as_a_command():
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "Total: 38 model jobs" in done.stdout and not done.stderr
+    assert "Total: 22 model jobs" in done.stdout and not done.stderr

@@ -203,10 +203,12 @@ def smoke_targets() -> list[str]:
 def cluster_smoke_config(folder: Path) -> str:
     """The smoke study cut to one attack budget and no adversarial rounds: every stage kind
     (data, tokenizer, pretrain, finetune, attack, aggregate) in the fewest sequential SLURM
-    stages, since each costs the executor's polling delay."""
+    stages, since each costs the executor's polling delay. One job per attack, as the paper
+    configs run on a cluster."""
     config = yaml.safe_load((folder / "config/smoke.yaml").read_text())
     config.pop("adversarial_training", None)
     config["attacks"] = {"gcg": {**config["attacks"]["gcg"], "budgets": [1]}}
+    config["attack_jobs"] = "per_attack"
     return write_config(folder, "slurm-smoke", config)
 
 

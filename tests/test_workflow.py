@@ -43,7 +43,8 @@ def snakemake(folder: Path, *args: str, check: bool = True) -> subprocess.Comple
 
 def planned_jobs(folder: Path, configfile: str) -> dict[str, int]:
     """Rule name -> job count of a dry run (empty when there is nothing to do); the attack
-    rules (one per attack and ladder) count together as "attack": one job per attack ladder."""
+    rules (one per set of attacks and ladders) count together as "attack": the smoke study runs
+    every attack on a model in one job (`attack_jobs: per_model`)."""
     result = snakemake(folder, "-n", "--configfile", configfile)
     text = result.stdout + result.stderr
     if "Nothing to be done" in text:
@@ -51,7 +52,7 @@ def planned_jobs(folder: Path, configfile: str) -> dict[str, int]:
     table = text.split("Job stats:")[1].split("total")[0]
     jobs: dict[str, int] = {}
     for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M):
-        name = "attack" if m[1].startswith("attack_") else m[1]
+        name = "attack" if m[1].startswith(("attack_", "attacks_")) else m[1]
         jobs[name] = jobs.get(name, 0) + int(m[2])
     return jobs
 
@@ -130,7 +131,7 @@ def test_finetune_setting_reruns_only_finetuning(smoke):
     assert planned_jobs(smoke, variant) == {
         "finetune": 6,
         "adversarial_round": 6,
-        "attack": 24,
+        "attack": 8,
         **DOWNSTREAM,
     }
 
@@ -141,12 +142,12 @@ def test_pretrain_setting_reruns_pretraining_and_what_follows(smoke):
         "pretrain": 2,
         "finetune": 6,
         "adversarial_round": 6,
-        "attack": 24,
+        "attack": 8,
         **DOWNSTREAM,
     }
 
 
-def test_attack_setting_reruns_only_that_attack(smoke):
+def test_attack_setting_reruns_only_the_attack_jobs(smoke):
     variant = _variant(smoke, "topk", lambda c: c["attacks"]["gcg"]["options"].update(top_k=8))
     assert planned_jobs(smoke, variant) == {"attack": 8, **DOWNSTREAM}
 
@@ -165,10 +166,10 @@ def test_generation_settings_rerun_only_what_they_change(smoke):
     # judged) and its attack cells; the attacked labels only the attack cells.
     assert planned_jobs(smoke, _variant(smoke, "answers", answer_length)) == {
         "finetune": 2,
-        "attack": 6,
+        "attack": 2,
         **DOWNSTREAM,
     }
-    assert planned_jobs(smoke, _variant(smoke, "labels", labels)) == {"attack": 6, **DOWNSTREAM}
+    assert planned_jobs(smoke, _variant(smoke, "labels", labels)) == {"attack": 2, **DOWNSTREAM}
     assert planned_jobs(smoke, _variant(smoke, "batch", batch)) == {}
 
 
@@ -182,24 +183,27 @@ def test_how_a_job_runs_reruns_nothing(smoke):
 
 
 def test_a_larger_budget_computes_only_the_increment(smoke, tmp_path):
-    """Adding a budget reruns each GCG ladder job (Snakemake deletes its outputs first), which
-    restores budgets 1 and 2 from the ladder store, byte for byte, and attacks only the third
-    iteration. Run in a copy, so the other tests keep the study as configured."""
+    """Adding a budget reruns each attack job (Snakemake deletes its outputs first), which
+    restores GCG's budgets 1 and 2 and the other attacks' budgets from their stores, byte for
+    byte, and attacks only GCG's third iteration. Run in a copy, so the other tests keep the
+    study as configured."""
     variant = _variant(smoke, "budget", lambda c: c["attacks"]["gcg"].update(budgets=[1, 2, 3]))
     assert planned_jobs(smoke, variant) == {"attack": 8, **DOWNSTREAM}
     folder = tmp_path / "copy"
     shutil.copytree(smoke, folder, symlinks=True)
-    made = {p: p.read_bytes() for p in folder.glob("results/attacks/**/gcg/budget[12].parquet")}
-    assert len(made) == 16
+    made = {p: p.read_bytes() for p in folder.glob("results/attacks/**/budget*.parquet")}
+    assert len(made) == 8 * 4
     snakemake(folder, "--configfile", variant)
     assert {p: p.read_bytes() for p in made} == made
-    logs = list(folder.glob("logs/attacks/**/gcg.log"))
+    logs = list(folder.glob("logs/attacks/**/beast+gcg+random_token.log"))
     assert len(logs) == 8
     for log in logs:
         text = log.read_text()
-        assert "budgets [1, 2] restored" in text
-        if "iteration" in text:  # a cell with no example to attack has no iterations
-            assert "iteration 3/3" in text and "iteration 1/3" not in text
+        assert "gcg budgets [1, 2] restored" in text
+        assert "random_token budgets [3] restored" in text and "beast budgets [2] restored" in text
+        assert "random_token iteration" not in text and "beast iteration" not in text
+        if "gcg iteration" in text:  # a cell with no example to attack has no iterations
+            assert "gcg iteration 3/3" in text and "gcg iteration 1/3" not in text
 
 
 def test_more_rounds_compute_only_the_new_rounds(smoke):
@@ -306,7 +310,7 @@ def test_one_size_changed_reruns_only_that_size(smoke):
         "pretrain": 1,
         "finetune": 3,
         "adversarial_round": 4,
-        "attack": 15,
+        "attack": 5,
         **DOWNSTREAM,
     }
 
@@ -484,19 +488,17 @@ def test_plotting_code_change_reruns_only_plotting(smoke):
     assert planned == {"plot": 1, "findings": 1, "all": 1}  # the findings use its labels
 
 
-def test_an_attack_methods_code_reruns_only_that_methods_cells(smoke):
+def test_an_attack_methods_code_reruns_only_the_jobs_that_run_it(smoke):
+    """Here every attack job runs BEAST (`attack_jobs: per_model`); with one job per attack,
+    only BEAST's would rerun (their code fingerprints: tests/test_fingerprint.py)."""
     planned = _with_edited(smoke, "attacks/beast.py", lambda text: text + "\nEDITED = 1\n")
-    attack_rules = {name for name in planned if name.startswith("attack_")}
-    assert attack_rules and all(name.startswith("attack_beast_") for name in attack_rules)
-    assert set(planned) - attack_rules == set(DOWNSTREAM)
+    assert planned == {"attacks_finetuned": 6, "attacks_trained": 2, **DOWNSTREAM}
 
 
 def test_a_judge_edit_reruns_only_the_generation_tasks_jobs(smoke):
     planned = _with_edited(smoke, "generative/judges.py", lambda text: text + "\nEDITED = 1\n")
     assert planned.pop("finetune") == 2  # the generation task's two sizes
-    attack_rules = {name for name in planned if name.startswith("attack_")}
-    assert sum(planned.pop(name) for name in attack_rules) == 6  # 2 sizes x 3 attacks
-    assert planned == DOWNSTREAM
+    assert planned == {"attacks_finetuned": 2, **DOWNSTREAM}  # on their finetuned models
 
 
 def test_comments_and_docstrings_rerun_nothing(smoke):

@@ -30,6 +30,7 @@ if ADVERSARIAL:
                 job_file(block, "logs/adversarial/{cell}/{name}.log"),
             benchmark:
                 job_file(block, "results/benchmarks/adversarial/{cell}/{name}.tsv")
+            priority: stage_priority("adversarial_round")
             threads: stage_threads("adversarial_round")
             resources:
                 **stage_resources("adversarial_round", sized=True),

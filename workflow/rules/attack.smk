@@ -1,37 +1,39 @@
-"""Attacks at compute budgets: one job runs an attack's budget ladder on one model.
+"""Attacks at compute budgets: one job runs an attack's budget ladder on one model, or every
+attack's (`attack_jobs: per_model`).
 
 A rule cannot have a number of outputs that depends on its wildcards, so there is one rule per
-distinct ladder of an attack entry (the entry's own, its `trained` or a `per_task` one), each
-limited by wildcard constraints to the tasks and rounds that ladder is for.
+distinct set of attacks and ladders (the entries' own, their `trained` or `per_task` ones),
+each limited by wildcard constraints to the tasks and rounds that set is for.
 """
 
 import re
+from functools import partial
 
-for rule_name, attack_name, trained, ladder, ladder_tasks in ladder_rules():
+for rule_name, trained, ladders, set_tasks in attack_rules():
 
     rule:
         name:
             rule_name
         input:
-            unpack(attack_inputs),
+            unpack(partial(attacks_inputs, attacks=list(ladders))),
         output:
-            **ladder_outputs(ladder),
+            **attack_outputs(ladders),
         wildcard_constraints:
-            attack=re.escape(attack_name),
-            task="|".join(map(re.escape, ladder_tasks)),
+            task="|".join(map(re.escape, set_tasks)),
             round=r"[1-9]\d*" if trained else "0",
         params:
-            job=attack_job,
+            job=partial(attacks_job, attacks=list(ladders)),
             precision=PRECISION,
             runtime=job_runtime,
             code=task_code(
                 "robustness_scaling.jobs.attack",
-                method_module(config["attacks"][attack_name]["method"]),
+                *(method_module(config["attacks"][name]["method"]) for name in ladders),
             ),
         log:
-            "logs/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}.log",
+            attack_log(ladders, "logs/attacks/{cell}/{name}.log"),
         benchmark:
-            "results/benchmarks/attacks/{family}/{size}/{task}/seed{seed}/round{round}/{attack}.tsv"
+            attack_log(ladders, "results/benchmarks/attacks/{cell}/{name}.tsv")
+        priority: stage_priority("attack")
         threads: stage_threads("attack")
         resources:
             **stage_resources("attack", sized=True),

@@ -11,6 +11,7 @@ from snakemake.exceptions import WorkflowError
 # fingerprints below hash exactly the code that runs.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from robustness_scaling import grid
 from robustness_scaling.by_name import GENERATION, method_module
 from robustness_scaling.config import ConfigError, attack_evaluation, cells, validate_config
 from robustness_scaling.models.checks import ModelSourceError, check_weights
@@ -147,6 +148,22 @@ def stage_resources(stage, sized=False):
     if resource(stage, "gpu", 0) or any(s.get("gpu") for s in by_size.values()):
         declared["gpu"] = value("gpu", 0)
     return declared
+
+
+SIZE_RANK = {
+    size: rank
+    for rank, size in enumerate(
+        sorted(config["sizes"], key=lambda size: grid.classifier_params_of(config, size))
+    )
+}
+
+
+def stage_priority(stage):
+    """A sized rule's priority: larger sizes first, and training before attacks. A larger
+    size's chain of training jobs is the study's longest path, so starting it first shortens
+    the run; Snakemake otherwise starts the ready jobs with the largest inputs."""
+    base = 0 if stage == "attack" else len(SIZE_RANK)
+    return lambda w: base + SIZE_RANK[w.size]
 
 
 def stage_threads(stage):

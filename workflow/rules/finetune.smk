@@ -15,7 +15,7 @@ rule finetune:
         "logs/finetune/{family}/{size}/{task}/seed{seed}.log",
     benchmark:
         "results/benchmarks/finetune/{family}/{size}/{task}/seed{seed}.tsv"
-    priority: 1
+    priority: stage_priority("finetune")
     threads: stage_threads("finetune")
     resources:
         **stage_resources("finetune", sized=True),

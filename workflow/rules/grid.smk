@@ -4,8 +4,6 @@ attack each round, the rules that make them, and the files each job reads."""
 import re
 from functools import cache
 
-from robustness_scaling import grid
-
 
 def finetune_job(w):
     """A finetune job's settings (robustness_scaling.jobs.finetune.Finetune)."""
@@ -52,10 +50,6 @@ def evaluation(attack, task, round):
 
 def budgets(attack, task, round):
     return grid.budgets(config, attack, task, int(round))
-
-
-def attacks_on(task, round):
-    return grid.attacks_on(config, task, int(round))
 
 
 @cache
@@ -135,52 +129,80 @@ def trained_models():
     ]
 
 
-def ladder_rules():
-    """The attack rules as (name, attack, trained, budgets, tasks), one per distinct ladder of
-    an entry on the finetuned or the trained rounds."""
+def attack_rules():
+    """The attack rules as (name, trained, {attack: budgets}, tasks): one per distinct set of
+    attacks and ladders on the finetuned or the trained rounds, a set being one attack
+    (`attack_jobs: per_attack`) or every attack on a model (`per_model`)."""
     tasks = sorted({task for _, task, _ in cells(config)})
+    per_model = config["attack_jobs"] == "per_model"
     rules_ = []
-    for attack in config["attacks"]:
-        for kind, trained in (("finetuned", False), ("trained", True)):
-            by_ladder = {}
-            for task in tasks:
+    for kind, trained in (("finetuned", False), ("trained", True)):
+        by_set = {}
+        for task in tasks:
+            ladders = []
+            for attack in sorted(config["attacks"]):  # reordering the config reruns nothing
                 settings = attack_evaluation(config["attacks"][attack], task, trained)
                 if settings is not None:
-                    by_ladder.setdefault(tuple(sorted(settings["budgets"])), []).append(task)
-            for index, (ladder, ladder_tasks) in enumerate(sorted(by_ladder.items())):
-                suffix = f"_{index + 1}" if index else ""
-                rules_.append((f"attack_{attack}_{kind}{suffix}", attack, trained, ladder, ladder_tasks))
+                    ladders.append((attack, tuple(sorted(settings["budgets"]))))
+            for job_set in [tuple(ladders)] if per_model and ladders else [(l,) for l in ladders]:
+                by_set.setdefault(job_set, []).append(task)
+        names = {}
+        for job_set, set_tasks in sorted(by_set.items()):
+            stem = "attacks" if per_model else f"attack_{job_set[0][0]}"
+            names[stem] = names.get(stem, 0) + 1
+            suffix = f"_{names[stem]}" if names[stem] > 1 else ""
+            rules_.append((f"{stem}_{kind}{suffix}", trained, dict(job_set), set_tasks))
     return rules_
 
 
-def ladder_outputs(ladder):
-    """Each budget's records and state, named records<budget> and state<budget>."""
+def attack_log(ladders, pattern):
+    """A per-job file (log, benchmark) named after the job's attacks: gcg, beast+gcg, ..."""
+    cell = "{family}/{size}/{task}/seed{seed}/round{round}"
+    return pattern.format(cell=cell, name="+".join(ladders))
+
+
+def attack_outputs(ladders):
+    """Each attack's and budget's records and state, named <attack>_records<budget> and
+    <attack>_state<budget>."""
     outputs = {}
-    for budget in ladder:
-        stem = ATTACK_CELL.replace("{budget}", str(budget))
-        outputs[f"records{budget}"] = f"{stem}.parquet"
-        outputs[f"state{budget}"] = f"{stem}.state.pt"
+    for attack, ladder in ladders.items():
+        for budget in ladder:
+            stem = ATTACK_CELL.replace("{attack}", attack).replace("{budget}", str(budget))
+            outputs[f"{attack}_records{budget}"] = f"{stem}.parquet"
+            outputs[f"{attack}_state{budget}"] = f"{stem}.state.pt"
     return outputs
 
-def attack_job(w):
-    """An attack job's settings (robustness_scaling.jobs.attack.Attack): the attack's settings
-    on its task and round and its ladder of budgets. The ladder is not in the key of the job's
-    store of finished budgets (Attack.binding), so adding a budget reruns the job, which
-    restores the budgets it already made and computes only the new ones. The settings of other
-    tasks or rounds (`per_task`, `trained`) rerun nothing here."""
+
+def attacks_job(w, attacks):
+    """An attack job's settings (robustness_scaling.jobs.attack.Attacks): each of ``attacks``'
+    settings on its task and round and its ladder of budgets. The ladder is not in the key of
+    an attack's store of finished budgets (Attack.binding), so adding a budget reruns the job,
+    which restores the budgets it already made and computes only the new ones; an attack whose
+    settings did not change restores all of its budgets. The settings of other tasks or rounds
+    (`per_task`, `trained`) rerun nothing here."""
+    folders = dict(w.items())
     return {
         "family": w.family,
         "size": w.size,
         "task": w.task,
         "seed": int(w.seed),
         "round": int(w.round),
-        "attack": w.attack,
-        "settings": settings_without_budgets(w.attack, w.task, w.round),
-        "budgets": budgets(w.attack, w.task, w.round),
         "task_settings": task_params(w.task, *DATA_KEYS, "model_source", "finetune"),
-        "sampler": sampler_of(w.attack),
-        "resume": f"{RESUME}/{ATTACK_DIR.removeprefix('results/')}".format(**dict(w.items())),
-        "store": f"results/.ladder/{ATTACK_DIR.removeprefix('results/')}".format(**dict(w.items())),
+        "attacks": [
+            {
+                "attack": attack,
+                "settings": settings_without_budgets(attack, w.task, w.round),
+                "budgets": budgets(attack, w.task, w.round),
+                "sampler": sampler_of(attack),
+                "resume": f"{RESUME}/{ATTACK_DIR.removeprefix('results/')}".format(
+                    **folders, attack=attack
+                ),
+                "store": f"results/.ladder/{ATTACK_DIR.removeprefix('results/')}".format(
+                    **folders, attack=attack
+                ),
+            }
+            for attack in attacks
+        ],
     }
 
 
@@ -190,16 +212,17 @@ def settings_without_budgets(attack, task, round):
     return canonical({k: v for k, v in settings.items() if k != "budgets"})
 
 
-def attack_inputs(w):
+def attacks_inputs(w, attacks):
     inputs = {
         "model": checked_model(
             f"results/models/{w.family}/{w.size}/{w.task}/seed{w.seed}/round{w.round}"
         ),
         "validation": f"results/data/{w.task}/validation.jsonl",
     }
-    sampler = sampler_of(w.attack)
-    if sampler is not None and sampler.startswith("results/"):
-        inputs["sampler"] = sampler
+    samplers = {sampler_of(attack) for attack in attacks} - {None}
+    made_here = sorted(sampler for sampler in samplers if sampler.startswith("results/"))
+    if made_here:
+        inputs["samplers"] = made_here
     return inputs
 
 

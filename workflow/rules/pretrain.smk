@@ -47,7 +47,7 @@ rule pretrain:
         "logs/pretrain/tiny/{size}.log",
     benchmark:
         "results/benchmarks/pretrain/tiny/{size}.tsv"
-    priority: 2  # the critical path: start it before the many short attack jobs
+    priority: stage_priority("pretrain")
     threads: stage_threads("pretrain")
     resources:
         **stage_resources("pretrain", sized=True),

@@ -4,15 +4,21 @@ from pathlib import Path
 # This checkout's library, not whatever copy the environment has (scriptdir is unresolved).
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
-from robustness_scaling.jobs.attack import Attack
+from robustness_scaling.jobs.attack import Attacks
 from robustness_scaling.jobs.entry import run_rule
 
-budgets = snakemake.params.job["budgets"]
+attacks = snakemake.params.job["attacks"]
 run_rule(
     snakemake,
-    Attack,
+    Attacks,
     model=snakemake.input.model,
     validation=snakemake.input.validation,
-    records=[snakemake.output[f"records{budget}"] for budget in budgets],
-    states=[snakemake.output[f"state{budget}"] for budget in budgets],
+    records={
+        a["attack"]: [snakemake.output[f"{a['attack']}_records{b}"] for b in a["budgets"]]
+        for a in attacks
+    },
+    states={
+        a["attack"]: [snakemake.output[f"{a['attack']}_state{b}"] for b in a["budgets"]]
+        for a in attacks
+    },
 )

@@ -128,7 +128,7 @@ def run_attack_cell(
         restored.append(budgets.pop(0))
         records, state = outs[restored[-1]].load()
     if restored:
-        log.info("budgets %s restored from %s", restored, store, extra=PROGRESS)
+        log.info("%s budgets %s restored from %s", cell.name, restored, store, extra=PROGRESS)
     if not budgets:
         return records
     spec = get_task(task)
@@ -171,7 +171,7 @@ def run_attack_cell(
     checkpoint = AttackFiles.checkpoint_in(resume)
     KeyedFolder(resume, key, log, "the checkpoint")
     records, state = resumed(checkpoint, records, state, log)
-    progress = Progress(log, budgets[-1], started=started)
+    progress = Progress(log, budgets[-1], label=f"{cell.name} ", started=started)
     for budget in budgets:
         if keep:
             records, state = run_resumable(

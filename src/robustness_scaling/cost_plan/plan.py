@@ -55,8 +55,9 @@ def cost_plan(
     for (and the expensive stages found) before anything runs.
 
     ``stage`` is pretrain (tiny family), finetune, adversarial (the round jobs: each round's
-    training attack at the ramp's iterations and its training set) or ``attack:<name>`` (every
-    attack cell at its largest budget on every evaluated round). ``flops`` (a float: the sums
+    training attack at the ramp's iterations and its training set), ``attack:<name>`` (every
+    attack cell at its largest budget on every evaluated round) or, where one job runs every
+    attack on a model (``attack_jobs: per_model``), ``attacks``. ``flops`` (a float: the sums
     outgrow 64-bit integers), ``gpu_hours`` at ``flops_per_second``, ``peak_memory_gib`` of the
     stage's largest job of that size. ``prompt_tokens`` replaces a task's estimated tokens.
     """
@@ -72,7 +73,7 @@ def cost_plan(
     ]:
         row = ledger.setdefault((stage, size), [0, 0, 0])
         row[0], row[1], row[2] = row[0] + jobs, row[1] + flops, max(row[2], memory)
-    order = [*STAGES, *(f"attack:{name}" for name in config["attacks"])]
+    order = [*STAGES, "attacks", *(f"attack:{name}" for name in config["attacks"])]
     rows = [
         {
             "stage": stage,
@@ -267,10 +268,13 @@ def _round_costs(study: _Study) -> list[Cost]:
 
 
 def _attack_costs(study: _Study) -> list[Cost]:
-    """One job per attack cell, priced at its ladder's largest budget (whose records hold
-    every iteration) on all its ``n_val`` examples."""
+    """Each attack cell, priced at its ladder's largest budget (whose records hold every
+    iteration) on all its ``n_val`` examples: its own job (stage ``attack:<name>``), or, with
+    ``attack_jobs: per_model``, a share of its model's one job (stage ``attacks``)."""
     config, costs = study.config, []
-    for size, task, _, k, attack in grid.attack_cells(config):
+    per_model = config["attack_jobs"] == "per_model"
+    priced = set()
+    for size, task, seed, k, attack in grid.attack_cells(config):
         settings = grid.evaluation(config, attack, task, k)
         ladder = grid.budgets(config, attack, task, k)
         iterations, method = ladder[-1], settings["method"]
@@ -300,5 +304,10 @@ def _attack_costs(study: _Study) -> list[Cost]:
             study.bytes,
             sampler,
         )
-        costs.append((f"attack:{attack}", size, 1, examples * per_example, memory))
+        if per_model:
+            jobs = int((size, task, seed, k) not in priced)
+            priced.add((size, task, seed, k))
+            costs.append(("attacks", size, jobs, examples * per_example, memory))
+        else:
+            costs.append((f"attack:{attack}", size, 1, examples * per_example, memory))
     return costs

@@ -1,4 +1,5 @@
-"""The attack job: one evaluation attack's budget ladder on one model."""
+"""The attack job: every evaluation attack's budget ladder on one model (:class:`Attacks`),
+each attack an :class:`Attack`."""
 
 from __future__ import annotations
 
@@ -106,3 +107,56 @@ class Attack:
                 dtype=runtime.dtype,
                 log=logger,
             )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attacks:
+    """Every evaluation attack on the model of one cell, one after another in one process:
+    starting a job (importing torch and transformers, loading the model) takes longer than
+    most attacks on small models, so a job per attack would spend its time starting.
+
+    ``attacks`` holds each attack's own fields of :class:`Attack` (``attack``, ``settings``,
+    ``budgets``, ``sampler``, ``resume``, ``store``); ``records`` and ``states`` map an
+    attack's name to its budgets' outputs. Each attack keeps its own store, so a rerun caused
+    by one attack's settings restores the others' budgets instead of attacking again.
+    """
+
+    family: str
+    size: str
+    task: str
+    seed: int
+    round: int
+    task_settings: Mapping[str, Any]
+    attacks: list[Mapping[str, Any]]
+    model: Path
+    validation: Path
+    records: Mapping[str, list[Path]]
+    states: Mapping[str, list[Path]]
+
+    def each(self) -> list[Attack]:
+        """The job's attacks, in the config's order, each as the one-attack job it would be."""
+        return [
+            Attack(
+                family=self.family,
+                size=self.size,
+                task=self.task,
+                seed=self.seed,
+                round=self.round,
+                attack=spec["attack"],
+                settings=spec["settings"],
+                budgets=list(spec["budgets"]),
+                task_settings=self.task_settings,
+                sampler=spec["sampler"],
+                model=self.model,
+                validation=self.validation,
+                records=[Path(path) for path in self.records[spec["attack"]]],
+                states=[Path(path) for path in self.states[spec["attack"]]],
+                resume=Path(spec["resume"]),
+                store=Path(spec["store"]),
+            )
+            for spec in self.attacks
+        ]
+
+    def run(self, runtime: Runtime, log: str) -> None:
+        for attack in self.each():
+            attack.run(runtime, log)
