@@ -47,8 +47,15 @@ class _WithoutDocstrings(ast.NodeTransformer):
 def _code(path: Path) -> str:
     """The module's syntax tree without docstrings: comments, blank lines and line breaks are
     not in a syntax tree at all."""
-    tree = _WithoutDocstrings().visit(ast.parse(path.read_text()))
-    return ast.dump(tree)
+    return _code_of(path.read_text())
+
+
+@cache
+def _code_of(source: str) -> str:
+    """Keyed by the source text, not the path: planning fingerprints a dozen rules whose
+    closures share most modules, and parsing each module once per closure was most of a dry
+    run's time; an edited file is parsed afresh."""
+    return ast.dump(_WithoutDocstrings().visit(ast.parse(source)))
 
 
 class _AtRuntime(ast.NodeTransformer):
@@ -62,10 +69,12 @@ class _AtRuntime(ast.NodeTransformer):
         return self.generic_visit(node)
 
 
-def _package_imports(module: str, tree: ast.Module) -> set[str]:
-    """Package modules imported by ``module`` when it runs (absolute and relative imports)."""
+@cache
+def _package_imports(module: str, source: str) -> frozenset[str]:
+    """Package modules imported by ``module`` (whose text is ``source``) when it runs (absolute
+    and relative imports)."""
     found: set[str] = set()
-    for node in ast.walk(_AtRuntime().visit(tree)):
+    for node in ast.walk(_AtRuntime().visit(ast.parse(source))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -77,7 +86,7 @@ def _package_imports(module: str, tree: ast.Module) -> set[str]:
         else:
             continue
         found.update(name for name in names if name.split(".")[0] == PACKAGE)
-    return found
+    return frozenset(found)
 
 
 @cache
@@ -92,7 +101,7 @@ def module_closure(module: str) -> tuple[str, ...]:
         seen.add(name)
         parts = name.split(".")
         todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parent __init__s run too
-        todo.extend(_package_imports(name, ast.parse(path.read_text())))
+        todo.extend(_package_imports(name, path.read_text()))
     return tuple(sorted(seen))
 
 
