@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.backend_bases import RendererBase  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
@@ -354,8 +355,7 @@ def place_point_labels(fig: Figure, labels: Sequence[PointLabel]) -> list[PointL
     """Label data points without any label touching another, a marker or the panel's edge:
     each label takes the first of above, below, right, left that is free, once the figure's
     layout is final. Returns the labels that found no free place, for a caption to list."""
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
+    renderer = laid_out(fig)
     half = _MARKER_HALF_WIDTH * fig.dpi / 72
     taken: dict[Axes, list] = {}
     for ax, x, y, _ in labels:
@@ -391,11 +391,18 @@ def place_point_labels(fig: Figure, labels: Sequence[PointLabel]) -> list[PointL
     return left_out
 
 
+def laid_out(fig: Figure) -> RendererBase:
+    """The renderer of ``fig`` once laid out, its text measured: a draw that renders no pixels
+    (each rendering pass of a figure of many panels costs seconds)."""
+    fig.draw_without_rendering()
+    return fig.canvas.get_renderer()
+
+
 def fit_titles(fig: Figure) -> None:
     """Rewrap each panel title wider than its panel (a long task · attack · position name) to
-    the panel's width, so it never reaches the next panel's title or a tick label."""
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
+    the panel's width, so it never reaches the next panel's title or a tick label. The figure
+    is laid out as it stands when this returns."""
+    renderer = laid_out(fig)
     changed = False
     for ax in fig.axes:
         title = ax.title
@@ -409,14 +416,13 @@ def fit_titles(fig: Figure) -> None:
         title.set_text("\n".join(textwrap.fill(line, chars) for line in text.splitlines()))
         changed = True
     if changed:
-        fig.canvas.draw()
+        laid_out(fig)
 
 
 def thin_tick_labels(fig: Figure) -> None:
     """Hide each tick label that would touch the one before it on its axis (close model sizes
     such as 354M and 494M, or 10⁻³ and 2×10⁻³ on a narrow panel): the first of a crowded run
-    is kept, the legend names every size."""
-    fig.canvas.draw()
+    is kept, the legend names every size. The figure must be laid out as it stands."""
     renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
         for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
@@ -450,11 +456,15 @@ def save_figure(fig: Figure, stem: str | Path, formats: Sequence[str] = FORMATS)
         # (half the drawing time) and the labels placed on it stay where they were put.
         fig.set_layout_engine("none")
         thin_tick_labels(fig)
+        # The tight box once, measured on this layout, for every format: "tight" would draw
+        # each file twice, once to measure it.
+        box = fig.get_tightbbox(fig.canvas.get_renderer())
+        box = box.padded(plt.rcParams["savefig.pad_inches"])
         for fmt in formats:
             path = Path(f"{stem}.{fmt}")
             metadata = {"CreationDate": None} if fmt == "pdf" else None
             with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata)
+                fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata, bbox_inches=box)
             written.append(path)
     finally:
         plt.close(fig)
