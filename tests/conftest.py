@@ -3,6 +3,7 @@ single-threaded torch the attack tests run under."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,11 @@ import pytest
 from robustness_scaling.tasks import model_input
 from robustness_scaling.tasks.synthetic import password_match, word_length
 from robustness_scaling.tasks.words import english_words
+
+# No hub here. The hub libraries read these once, when first imported (nothing above imports
+# them), and a test asking for a hub name would otherwise wait out network retries (20 s).
+for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.setdefault(_name, "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -71,3 +77,25 @@ def tokenizer(tmp_path_factory: pytest.TempPathFactory):
     from attack_fixtures import build_tokenizer
 
     return build_tokenizer(tmp_path_factory.mktemp("attack-tokenizer"))
+
+
+# `make test` runs the suite on every core (`pytest -n auto --dist loadgroup`, pytest-xdist):
+# most tests wait on subprocesses (jobs starting up, SLURM polls), so one process keeps about
+# one core busy. Each module runs whole in one worker, so a module's fixtures are built once;
+# the two SLURM modules share one worker and its one cluster.
+_GROUPS = {"test_slurm_cluster": "slurm", "test_slurm_workflow": "slurm"}
+# The longest groups first: they start at once, on different workers, and the short ones fill
+# in around them.
+_LONGEST = ("slurm", "test_workflow", "test_kill_and_rerun", "test_sharded_training")
+
+
+def _group(item: pytest.Item) -> str:
+    return _GROUPS.get(item.path.stem, item.path.stem)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+    first = {group: rank for rank, group in enumerate(_LONGEST)}
+    items.sort(key=lambda item: first.get(_group(item), len(first)))

@@ -105,7 +105,7 @@ def _kill_after_a_checkpoint(neox_dir, splits, out: Path, settings: dict) -> Pat
     return checkpoint
 
 
-LONG = {**SETTINGS, "n_train": 2048}  # 256 steps, a checkpoint after each
+LONG = {**SETTINGS, "n_train": 1024}  # 128 steps, a checkpoint after each
 
 
 def test_killed_finetune_resumes_to_the_same_weights(neox_dir, splits, tmp_path):

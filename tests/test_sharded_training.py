@@ -156,9 +156,9 @@ def test_killed_sharded_job_resumes_to_the_same_weights(unbiased_neox, splits, t
     """Kill the whole 2-process job (torchrun and its ranks) after a sharded checkpoint, rerun:
     the same bytes as the uninterrupted 2-process run."""
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    launch(Finetune, _values(unbiased_neox, splits, straight, 512), RUNTIME, tmp_path / "s.log", 2)
+    launch(Finetune, _values(unbiased_neox, splits, straight, 256), RUNTIME, tmp_path / "s.log", 2)
 
-    values = _values(unbiased_neox, splits, resumed, 512)
+    values = _values(unbiased_neox, splits, resumed, 256)
     script = (
         "import json, sys\n"
         "from robustness_scaling.jobs.finetune import Finetune\n"

@@ -185,20 +185,25 @@ def test_how_a_job_runs_reruns_nothing(smoke):
 def test_a_larger_budget_computes_only_the_increment(smoke, tmp_path):
     """Adding a budget reruns each attack job (Snakemake deletes its outputs first), which
     restores GCG's budgets 1 and 2 and the other attacks' budgets from their stores, byte for
-    byte, and attacks only GCG's third iteration. Run in a copy, so the other tests keep the
-    study as configured."""
+    byte, and attacks only GCG's third iteration. Planned for the whole study, run for a
+    finetuned and a trained cell (every job does the same), in a copy, so the other tests
+    keep the study as configured."""
     variant = _variant(smoke, "budget", lambda c: c["attacks"]["gcg"].update(budgets=[1, 2, 3]))
     assert planned_jobs(smoke, variant) == {"attack": 8, **DOWNSTREAM}
     folder = tmp_path / "copy"
     shutil.copytree(smoke, folder, symlinks=True)
-    made = {p: p.read_bytes() for p in folder.glob("results/attacks/**/budget*.parquet")}
-    assert len(made) == 8 * 4
-    snakemake(folder, "--configfile", variant)
+    cells = ["tiny/tiny-a/password_match/seed0/round0", "tiny/tiny-b/word_length/seed0/round2"]
+    made = {
+        p: p.read_bytes()
+        for cell in cells
+        for p in folder.glob(f"results/attacks/{cell}/*/budget*.parquet")
+    }
+    assert len(made) == 2 * 4
+    targets = [f"results/attacks/{cell}/gcg/budget3.parquet" for cell in cells]
+    snakemake(folder, *targets, "--configfile", variant)
     assert {p: p.read_bytes() for p in made} == made
-    logs = list(folder.glob("logs/attacks/**/beast+gcg+random_token.log"))
-    assert len(logs) == 8
-    for log in logs:
-        text = log.read_text()
+    for cell in cells:
+        text = (folder / f"logs/attacks/{cell}/beast+gcg+random_token.log").read_text()
         assert "gcg budgets [1, 2] restored" in text
         assert "random_token budgets [3] restored" in text and "beast budgets [2] restored" in text
         assert "random_token iteration" not in text and "beast iteration" not in text
