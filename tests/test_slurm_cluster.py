@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -93,19 +94,25 @@ def _run_snakemake(args: list[str], *, cwd: Path, env: dict[str, str], cluster=N
 
 
 @pytest.mark.slurm
-def test_cluster_leaves_no_processes_behind(tmp_path):
+def test_cluster_leaves_no_processes_behind():
+    # A short root, as the shared cluster's: slurmd's socket paths under it must stay within
+    # 108 characters, which pytest-xdist's per-worker tmp_path can exceed.
+    root = Path(tempfile.mkdtemp(prefix="slurm-"))
     try:
-        cm = start_slurm_cluster(tmp_path)
-        cluster = cm.__enter__()
-    except SlurmUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        job = cluster.sbatch("--wrap", "sleep 300", "-o", "/dev/null")
-        assert cluster.wait_job(job, states={"RUNNING"}, timeout=30) == "RUNNING"
-        assert len(_processes_with_env("SLURM_CONF", str(cluster.conf))) >= 4
+        try:
+            cm = start_slurm_cluster(root)
+            cluster = cm.__enter__()
+        except SlurmUnavailable as exc:
+            pytest.skip(str(exc))
+        try:
+            job = cluster.sbatch("--wrap", "sleep 300", "-o", "/dev/null")
+            assert cluster.wait_job(job, states={"RUNNING"}, timeout=30) == "RUNNING"
+            assert len(_processes_with_env("SLURM_CONF", str(cluster.conf))) >= 4
+        finally:
+            cm.__exit__(None, None, None)
+        assert _processes_with_env("SLURM_CONF", str(cluster.conf)) == []
     finally:
-        cm.__exit__(None, None, None)
-    assert _processes_with_env("SLURM_CONF", str(cluster.conf)) == []
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.slurm
